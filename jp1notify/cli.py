@@ -1,0 +1,304 @@
+"""The command line: `jp1notify [send]`, `jp1notify check-config`. The only place that turns
+outcomes and exceptions into exit codes (`EXIT_*`, table in the README).
+
+`jp1notify` with no arguments is what scripts/notification.bat runs under JP1: read the event
+from the environment, route it, send it. Operator diagnostics go to stderr, which JP1 keeps as
+the job's result; stdout is for dry-run JSON and check-config summaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from jp1notify import __version__
+from jp1notify.classify import Classification, classify
+from jp1notify.config import Config, ConfigError, find_config, load_config
+from jp1notify.envfile import EnvFileError, read_env_file
+from jp1notify.event import Event, EventError, parse_event
+from jp1notify.logfile import LogFile
+from jp1notify.message import Rendered, render
+from jp1notify.redaction import redact
+from jp1notify.routing import Decision, Delivery, route
+
+# Exit codes (sysexits.h values, so they differ from the 1 that many tools return; never 1, -1
+# or 255, which JP1 and other programs use). Keep in step with the README's table.
+EXIT_OK = 0  # delivered to every destination, ignored by a rule, or matched no route
+EXIT_USAGE = 64  # wrong command-line arguments
+EXIT_EVENT = 65  # no usable JP1 event in the environment (or the --env-file is unreadable)
+EXIT_UNDELIVERABLE = 69  # Slack refused permanently (channel gone, webhook revoked, ...)
+EXIT_INTERNAL = 70  # a bug in jp1notify; the traceback is in the log
+EXIT_TEMPFAIL = 75  # Slack or the network failed and retries ran out; worth running again
+EXIT_CONFIG = 78  # the config is invalid or a webhook URL cannot be read
+
+DEBUG_ENV = "JP1NOTIFY_DEBUG"  # set to 1 to let unexpected exceptions propagate (tests)
+
+
+class Plan(NamedTuple):
+    """One message ready to go: the routing decision's delivery and its rendered payload."""
+
+    delivery: Delivery
+    rendered: Rendered
+
+
+class Invocation:
+    """One run of `send`: its clock, its log and the secrets to keep out of every output."""
+
+    def __init__(self, config: Config) -> None:
+        self.started = time.monotonic()
+        self.pid = os.getpid()
+        self.secrets: list[str] = []
+        self.log = LogFile(config.log_dir, config.log_retention_days, self.secrets)
+
+    def log_line(self, phase: str, **fields: object) -> None:
+        self.log.write(datetime.now().astimezone(), {"pid": self.pid, "phase": phase, **fields})
+
+    def elapsed_ms(self) -> int:
+        return round((time.monotonic() - self.started) * 1000)
+
+    def say(self, text: str) -> None:
+        """A line for the operator on stderr (JP1 keeps it as the job's result)."""
+        print(f"jp1notify: {redact(text, self.secrets)}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _tolerant_streams()
+    args = _parser().parse_args(_with_default_command(sys.argv[1:] if argv is None else argv))
+    environ = os.environ
+    try:
+        return args.handler(args, environ)
+    except ConfigError as exc:
+        _say_config_error(exc)
+        return EXIT_CONFIG
+    except EnvFileError as exc:
+        print(f"jp1notify: {exc}", file=sys.stderr)
+        return EXIT_EVENT
+    except KeyboardInterrupt:
+        print("jp1notify: interrupted", file=sys.stderr)
+        return EXIT_TEMPFAIL
+    except Exception as exc:
+        if environ.get(DEBUG_ENV):
+            raise
+        print(
+            f"jp1notify: internal error ({type(exc).__name__}: {redact(str(exc))}). "
+            "This is a bug in jp1notify: please report it with the traceback below.",
+            file=sys.stderr,
+        )
+        print(redact(traceback.format_exc()), file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def cmd_send(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    config = load_config(find_config(args.config, environ))
+    source = read_env_file(Path(args.env_file)) if args.env_file else environ
+    if args.dry_run:
+        return _dry_run(config, source)
+    run = Invocation(config)
+    try:
+        event = parse_event(source)
+    except EventError as exc:
+        run.log_line("end", outcome="unusable_event", elapsed_ms=run.elapsed_ms())
+        run.say(str(exc))
+        return EXIT_EVENT
+    run.log_line(
+        "start",
+        event=event.event_id or event.raw_id,
+        unit=event.unit.path,
+        exec_id=event.unit.exec_id,
+        host=event.host,
+        source="env-file" if args.env_file else "environment",
+    )
+    code, outcome, details = _send(run, config, event, environ)
+    run.log_line("end", outcome=outcome, exit=code, elapsed_ms=run.elapsed_ms(), **details)
+    if run.log.error:
+        run.say(f"warning: {run.log.error}; set log.dir in the config to a writable folder")
+    return code
+
+
+def _send(
+    run: Invocation, config: Config, event: Event, environ: Mapping[str, str]
+) -> tuple[int, str, dict[str, object]]:
+    """Classify, route, render and deliver. Returns (exit code, outcome, fields for the log)."""
+    classification = classify(event, config)
+    decision = route(event, classification, config)
+    details: dict[str, object] = {"level": classification.level, "scope": classification.scope}
+    if decision.ignored_by:
+        run.say(f"event {_describe(event)} ignored by {decision.ignored_by}")
+        return EXIT_OK, "ignored", {**details, "rule": decision.ignored_by}
+    if decision.unrouted:
+        run.say(
+            f"warning: event {_describe(event)} ({classification.level}, scope "
+            f"{classification.scope}) matched no route and no ignore rule, so nobody was "
+            "notified. Add a catch-all route (no conditions) or an [[ignore]] rule."
+        )
+        return EXIT_OK, "unrouted", details
+    from jp1notify import delivery as slack  # httpx is only imported when something is sent
+
+    results = _deliver(run, config, event, _plan(config, event, classification, decision), environ)
+    for result in results:
+        attempts = f"{result.attempts} attempt{'s' if result.attempts != 1 else ''}"
+        if result.outcome == slack.DELIVERED:
+            run.say(f"event {_describe(event)} delivered to {result.destination} ({attempts})")
+        else:
+            run.say(
+                f"event {_describe(event)} NOT delivered to {result.destination} "
+                f"({attempts}): {result.reason}"
+            )
+    outcomes = {r.outcome for r in results}
+    details["routes"] = ",".join(f"{p.route.name}>{p.destination}" for p in decision.deliveries)
+    details["results"] = ",".join(f"{r.destination}:{r.outcome}" for r in results)
+    if "config" in outcomes:
+        return EXIT_CONFIG, "config_error", details
+    if slack.PERMANENT in outcomes:
+        return EXIT_UNDELIVERABLE, "undeliverable", details
+    if slack.RETRY in outcomes:
+        return EXIT_TEMPFAIL, "failed_temporarily", details
+    return EXIT_OK, "delivered", details
+
+
+def _plan(
+    config: Config, event: Event, classification: Classification, decision: Decision
+) -> list[Plan]:
+    plans = []
+    for delivery in decision.deliveries:
+        destination = config.destinations[delivery.destination]
+        language = destination.language or config.language
+        plans.append(Plan(delivery, render(event, classification, delivery.route, language, config)))
+    return plans
+
+
+def _deliver(
+    run: Invocation, config: Config, event: Event, plans: list[Plan], environ: Mapping[str, str]
+) -> list[Any]:
+    from jp1notify import delivery as slack
+    from jp1notify.config import resolve_webhook
+
+    results = []
+    with slack.make_client(config.http) as client:
+        if config.http.proxy:
+            run.secrets.append(config.http.proxy)
+        for plan in plans:
+            name = plan.delivery.destination
+            if plan.rendered.truncated:
+                run.say(f"message to {name} shortened to fit Slack: {', '.join(plan.rendered.truncated)}")
+            try:
+                url = resolve_webhook(config.destinations[name], config, environ)
+            except ConfigError as exc:
+                results.append(slack.Result(name, "config", 0, exc.problems[0]))
+                continue
+            run.secrets.append(url)
+            verdict, attempts = slack.post(client, url, plan.rendered.payload, config.http)
+            results.append(slack.Result(name, verdict.outcome, attempts, verdict.reason))
+    return results
+
+
+def _dry_run(config: Config, source: Mapping[str, str]) -> int:
+    """Print what would be sent, as JSON on stdout; send nothing, write no log."""
+    import json
+
+    try:
+        event = parse_event(source)
+    except EventError as exc:
+        print(f"jp1notify: {exc}", file=sys.stderr)
+        return EXIT_EVENT
+    classification = classify(event, config)
+    decision = route(event, classification, config)
+    report = {
+        "config": str(config.path),
+        "event": event.to_dict(),
+        "classification": classification._asdict(),
+        "ignored_by": decision.ignored_by,
+        "unrouted": decision.unrouted,
+        "messages": [
+            {
+                "route": plan.delivery.route.name,
+                "destination": plan.delivery.destination,
+                "webhook": config.destinations[plan.delivery.destination].source.describe(),
+                "truncated": list(plan.rendered.truncated),
+                "payload": plan.rendered.payload,
+            }
+            for plan in _plan(config, event, classification, decision)
+        ],
+    }
+    print(redact(json.dumps(report, ensure_ascii=False, indent=2)))
+    return EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from jp1notify.summary import summarize
+
+    config = load_config(find_config(args.config, environ))
+    print(redact(summarize(config, environ)))
+    return EXIT_OK
+
+
+def _describe(event: Event) -> str:
+    parts = [event.event_id or event.raw_id or "?", event.unit.path or "(unit unknown)"]
+    if event.unit.exec_id:
+        parts.append(event.unit.exec_id)
+    return " ".join(parts)
+
+
+def _say_config_error(exc: ConfigError) -> None:
+    lines = [f"jp1notify: the config {exc.path} is not usable:"]
+    lines += [f"  {redact(problem)}" for problem in exc.problems]
+    lines.append("Fix the lines above, then check with: jp1notify check-config")
+    print("\n".join(lines), file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"jp1notify: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="jp1notify", description="Send JP1/AJS3 events to Slack.")
+    parser.add_argument("--version", action="version", version=f"jp1notify {__version__}")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    send = commands.add_parser(
+        "send", help="read a JP1 event and send it (the default: what notification.bat runs)"
+    )
+    _add_config_option(send)
+    send.add_argument(
+        "--env-file", metavar="PATH", help="read the event from this NAME=value file (dev mode)"
+    )
+    send.add_argument(
+        "--dry-run", action="store_true", help="print the event, routes and payloads as JSON; send nothing"
+    )
+    send.set_defaults(handler=cmd_send)
+    check = commands.add_parser("check-config", help="validate the config and summarise its routes")
+    _add_config_option(check)
+    check.set_defaults(handler=cmd_check_config)
+    return parser
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $JP1NOTIFY_CONFIG, else config/jp1notify.toml beside the program)",
+    )
+
+
+def _with_default_command(argv: list[str]) -> list[str]:
+    """`jp1notify` and `jp1notify --dry-run ...` mean `jp1notify send ...`."""
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        return ["send", *argv]
+    return argv
+
+
+def _tolerant_streams() -> None:
+    """Never crash on a character the console code page (CP932) cannot show."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure:
+            reconfigure(errors="backslashreplace")

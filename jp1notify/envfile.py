@@ -1,0 +1,43 @@
+"""Dev mode: a fake JP1 event from a dotenv-style file (`--env-file config/samples/x.env`).
+
+One `NAME=value` per line, as in JP1's own environment variable files; blank lines and lines
+starting with `#` are skipped; a value may be wrapped in single or double quotes. Names may
+contain a colon (`EV:OBJECT_NAME`), as JP1's extended attributes do.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_:.]*)\s*=(.*)")
+
+
+class EnvFileError(Exception):
+    """The env file cannot be read or has a line that is not NAME=value."""
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise EnvFileError(f"cannot read the env file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise EnvFileError(f"{path}: the env file is not UTF-8; save it as UTF-8") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = _LINE.fullmatch(stripped)
+        if not match:
+            raise EnvFileError(f"{path}:{number}: expected NAME=value, found {stripped[:60]!r}")
+        values[match[1]] = _unquote(match[2].strip())
+    return values
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        inner = value[1:-1]
+        return inner.replace('\\"', '"').replace("\\\\", "\\") if value[0] == '"' else inner
+    return value

@@ -1,0 +1,226 @@
+"""The Slack message: a pure function from (event, classification, route) to a webhook payload.
+
+Shape: a top-level `text` (what phone notifications show, with the route's mention) and one
+legacy attachment: level colour bar, title, fields, the JP1 message, footer and `ts`.
+Untrusted text (everything from the event) is escaped, so it cannot ping `@channel` or forge a
+link; mentions come from the config only. Every part is kept within Slack's limits and a cut is
+marked with "…" and reported in `Rendered.truncated`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, tzinfo
+from typing import Any, NamedTuple
+
+from jp1notify import __version__
+from jp1notify.classify import Classification
+from jp1notify.config import Config, Route
+from jp1notify.event import FIELDS, Event
+
+# Slack limits. Webhook text: https://docs.slack.dev/messaging/formatting-message-text
+# ("truncated above 40,000 characters"); attachment parts follow Block Kit's section limits
+# (https://docs.slack.dev/reference/block-kit/blocks/section-block): text 3,000, fields 10 x 2,000.
+TEXT_LIMIT = 3000  # far below Slack's 40,000: the summary line is read on a phone lock screen
+TITLE_LIMIT = 150  # the header block limit; attachment titles are not documented, keep to it
+MESSAGE_LIMIT = 3000
+FIELD_LIMIT = 2000
+MAX_FIELDS = 10
+CUT_MARK = "…"
+
+DEFAULT_COLORS = {"error": "#D40E0D", "warning": "#E8A317", "info": "#439FE0", "success": "#2EB67D"}
+
+LABELS = {
+    "en": {
+        "error": "ERROR",
+        "warning": "WARNING",
+        "info": "INFO",
+        "success": "OK",
+        "event": "Event",
+        "unit": "Unit",
+        "exec_id": "Execution ID",
+        "service": "Scheduler service",
+        "host": "Host",
+        "time": "Date/time",
+        "scope": "Scope",
+        "severity": "Severity",
+        "notes": "Notes",
+        "missing": "missing",
+        "unknown_event": "Event {id}",
+        "no_event": "JP1 event",
+        "route": "route",
+    },
+    "ja": {
+        "error": "エラー",
+        "warning": "警告",
+        "info": "情報",
+        "success": "正常",
+        "event": "イベント",
+        "unit": "ユニット",
+        "exec_id": "実行ID",
+        "service": "スケジューラーサービス",
+        "host": "ホスト",
+        "time": "発生日時",
+        "scope": "スコープ",
+        "severity": "重大度",
+        "notes": "注意",
+        "missing": "欠落",
+        "unknown_event": "イベント {id}",
+        "no_event": "JP1イベント",
+        "route": "ルート",
+    },
+}
+
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
+
+
+class Rendered(NamedTuple):
+    payload: dict[str, Any]
+    truncated: tuple[str, ...]  # names of the parts that were cut
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters: https://docs.slack.dev/messaging/formatting-message-text"""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def fit(text: str, limit: int) -> tuple[str, bool]:
+    """Cut already-escaped text to `limit` characters, marked with "…", never inside an entity."""
+    if len(text) <= limit:
+        return text, False
+    head = _PARTIAL_ENTITY.sub("", text[: limit - len(CUT_MARK)])
+    return head + CUT_MARK, True
+
+
+def shorten_path(path: str, limit: int) -> str:
+    """Keep the end of a long unit path (the jobnet and job names), dropping leading segments."""
+    if len(path) <= limit:
+        return path
+    return CUT_MARK + path[-(limit - len(CUT_MARK)) :]
+
+
+def event_name(event: Event, language: str) -> str:
+    labels = LABELS[language]
+    kind = event.kind
+    if kind:
+        return kind.name_ja if language == "ja" else kind.name_en
+    if event.event_id:
+        return labels["unknown_event"].format(id=event.event_id)
+    return labels["no_event"]
+
+
+def render(
+    event: Event, classification: Classification, route: Route, language: str, config: Config
+) -> Rendered:
+    """The webhook payload for one destination."""
+    labels = LABELS[language]
+    level = labels[classification.level]
+    name = event_name(event, language)
+    unit = event.unit.path or "?"
+    cuts: list[str] = []
+
+    summary = f"[{level}] {name}: {shorten_path(unit, TITLE_LIMIT)}"
+    title, cut = fit(escape(summary), TITLE_LIMIT)
+    _note_cut(cuts, "title", cut)
+    text, cut = fit(" ".join([*route.mentions, title]), TEXT_LIMIT)
+    _note_cut(cuts, "text", cut)
+    body, cut = fit(escape(event.message or f"({labels['missing']}: EVMSG)"), MESSAGE_LIMIT)
+    _note_cut(cuts, "message", cut)
+
+    attachment: dict[str, Any] = {
+        "color": config.colors.get(classification.level, DEFAULT_COLORS[classification.level]),
+        "fallback": title,
+        "title": title,
+        "text": body,
+        "fields": _fields(event, classification, language, config, cuts),
+        "footer": escape(f"jp1notify {__version__} | {labels['route']}: {route.name}"),
+    }
+    timestamp = event_datetime(event, config.timezone)
+    if timestamp:
+        attachment["ts"] = int(timestamp.timestamp())
+    return Rendered({"text": text, "attachments": [attachment]}, tuple(cuts))
+
+
+def _fields(
+    event: Event, classification: Classification, language: str, config: Config, cuts: list[str]
+) -> list[dict[str, Any]]:
+    labels = LABELS[language]
+    unit = event.unit
+    event_line = " ".join(
+        x for x in (event.event_id, event_name(event, language), _paren(event.message_id)) if x
+    )
+    host = " ".join(x for x in (event.host, _paren(event.ip)) if x)
+    rows: list[tuple[str, str | None, bool]] = [
+        (labels["event"], event_line, False),
+        (labels["unit"], unit.path, False),
+        (labels["exec_id"], unit.exec_id, True),
+        (labels["service"], unit.service, True),
+        (labels["host"], host or None, True),
+        (labels["time"], format_event_time(event, config.timezone, config.timezone_name), True),
+        (labels["scope"], classification.scope, True),
+        (labels["severity"], event.severity, True),
+    ]
+    rows += [(name, _extra_value(event, name), True) for name in config.extra_fields]
+    notes = _notes(event, labels)
+    if notes:
+        rows.append((labels["notes"], notes, False))
+    fields = []
+    for title, value, short in rows:
+        if value is None or len(fields) == MAX_FIELDS:
+            continue
+        fitted, cut = fit(escape(value), FIELD_LIMIT)
+        _note_cut(cuts, f"field {title}", cut)
+        fields.append({"title": title, "value": fitted, "short": short})
+    return fields
+
+
+def _notes(event: Event, labels: dict[str, str]) -> str | None:
+    parts = []
+    if event.missing:
+        parts.append(f"{labels['missing']}: {', '.join(event.missing)}")
+    parts += event.problems
+    return "; ".join(parts) or None
+
+
+def _extra_value(event: Event, name: str) -> str | None:
+    """An extra field named in the config: EVUSR, EVENV1, EV:OBJECT_NAME, ..."""
+    if name.upper().startswith("EV:"):
+        return event.attributes.get(name[3:])
+    if name.upper() in event.env:
+        return event.env[name.upper()]
+    field = FIELDS.get(name.upper())
+    return getattr(event, field) if field else None
+
+
+def _paren(text: str | None) -> str | None:
+    return f"({text})" if text else None
+
+
+def event_datetime(event: Event, zone: tzinfo | None) -> datetime | None:
+    """EVDATE + EVTIME as an aware datetime in the manager's zone, or None if unusable."""
+    if not event.date or not event.time:
+        return None
+    try:
+        naive = datetime.strptime(f"{event.date} {event.time}", "%Y/%m/%d %H:%M:%S")
+    except ValueError:
+        return None
+    return naive.replace(tzinfo=zone) if zone else naive.astimezone()
+
+
+def format_event_time(event: Event, zone: tzinfo | None, zone_name: str | None) -> str | None:
+    """`2026/11/22 02:13:05 JST (UTC+09:00)`; the raw text if it does not parse."""
+    moment = event_datetime(event, zone)
+    if moment is None:
+        raw = " ".join(x for x in (event.date, event.time) if x)
+        return raw or None
+    offset = moment.strftime("%z")
+    utc = f"UTC{offset[:3]}:{offset[3:]}"
+    abbrev = moment.tzname() or ""
+    label = abbrev if abbrev and not abbrev.startswith(("UTC", "+", "-")) else zone_name or ""
+    suffix = f"{label} ({utc})" if label and label != "UTC" else utc
+    return f"{event.date} {event.time} {suffix}"
+
+
+def _note_cut(cuts: list[str], name: str, cut: bool) -> None:
+    if cut:
+        cuts.append(name)

@@ -1,0 +1,77 @@
+"""Routing: which destinations an event goes to, or which rule says to drop it.
+
+Order of decisions, like Alertmanager's routing tree flattened to a list:
+1. the loop guard (`self_guard`): events about the notifier's own jobnet are dropped, since each
+   notification would otherwise trigger another (docs/jp1.md);
+2. `[[ignore]]` rules, the first that matches drops the event;
+3. `[[routes]]` in order: the first match wins; `continue = true` lets matching go on (fan out).
+A destination reached by several routes gets one message (the first route's mentions win).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from jp1notify.classify import Classification, unit_matches
+from jp1notify.config import Config, Matcher, Route
+from jp1notify.event import Event, parent_path, parse_unit_name
+
+
+class Delivery(NamedTuple):
+    """One message to send: the route that chose it and the destination it goes to."""
+
+    route: Route
+    destination: str
+
+
+class Decision(NamedTuple):
+    ignored_by: str | None  # "self_guard", an ignore rule's name, or None
+    deliveries: tuple[Delivery, ...]
+
+    @property
+    def unrouted(self) -> bool:
+        return self.ignored_by is None and not self.deliveries
+
+
+def route(event: Event, classification: Classification, config: Config) -> Decision:
+    if config.self_guard and is_own_event(event):
+        return Decision("self_guard", ())
+    for rule in config.ignore:
+        if matches(rule.matcher, event, classification):
+            return Decision(rule.name, ())
+    deliveries: list[Delivery] = []
+    for candidate in config.routes:
+        if not matches(candidate.matcher, event, classification):
+            continue
+        taken = {d.destination for d in deliveries}
+        deliveries += [Delivery(candidate, d) for d in candidate.destinations if d not in taken]
+        if not candidate.continue_:
+            break
+    return Decision(None, tuple(deliveries))
+
+
+def matches(m: Matcher, event: Event, classification: Classification) -> bool:
+    if m.event_ids is not None and event.event_id not in m.event_ids:
+        return False
+    if m.levels is not None and classification.level not in m.levels:
+        return False
+    if m.scopes is not None and classification.scope not in m.scopes:
+        return False
+    return unit_matches(m, event)
+
+
+def is_own_event(event: Event) -> bool:
+    """True if the event is about the jobnet that runs this notifier job (AJSJOBNAME).
+
+    AJSJOBNAME holds the job's full unit name; whether it carries the scheduler service prefix
+    is unconfirmed, so both forms parse. Events of that job, of its jobnet and of units under it
+    are the notifier's own.
+    """
+    if not event.self_job or not event.unit.path:
+        return False
+    own_job = parse_unit_name(event.self_job).path
+    if not own_job:
+        return False
+    own_jobnet = parent_path(own_job)
+    path = event.unit.path
+    return path == own_jobnet or path.startswith(own_jobnet + "/")
