@@ -93,10 +93,17 @@ def fit(text: str, limit: int) -> tuple[str, bool]:
 
 
 def shorten_path(path: str, limit: int) -> str:
-    """Keep the end of a long unit path (the jobnet and job names), dropping leading segments."""
-    if len(path) <= limit:
-        return path
-    return CUT_MARK + path[-(limit - len(CUT_MARK)) :]
+    """Escaped `path` within `limit`, dropping leading segments first: the end of a unit path
+    (jobnet and job names) is what a reader needs."""
+    escaped = escape(path)
+    if len(escaped) <= limit:
+        return escaped
+    segments = path.split("/")
+    for start in range(2, len(segments)):
+        candidate = CUT_MARK + escape("/" + "/".join(segments[start:]))
+        if len(candidate) <= limit:
+            return candidate
+    return fit(escaped, limit)[0]
 
 
 def event_name(event: Event, language: str) -> str:
@@ -119,8 +126,8 @@ def render(
     unit = event.unit.path or "?"
     cuts: list[str] = []
 
-    summary = f"[{level}] {name}: {shorten_path(unit, TITLE_LIMIT)}"
-    title, cut = fit(escape(summary), TITLE_LIMIT)
+    prefix = escape(f"[{level}] {name}: ")
+    title, cut = fit(prefix + shorten_path(unit, TITLE_LIMIT - len(prefix)), TITLE_LIMIT)
     _note_cut(cuts, "title", cut)
     text, cut = fit(" ".join([*route.mentions, title]), TEXT_LIMIT)
     _note_cut(cuts, "text", cut)
@@ -156,7 +163,7 @@ def _fields(
         (labels["exec_id"], unit.exec_id, True),
         (labels["service"], unit.service, True),
         (labels["host"], host or None, True),
-        (labels["time"], format_event_time(event, config.timezone, config.timezone_name), True),
+        (labels["time"], format_event_time(event, config.timezone), True),
         (labels["scope"], classification.scope, True),
         (labels["severity"], event.severity, True),
     ]
@@ -207,7 +214,7 @@ def event_datetime(event: Event, zone: tzinfo | None) -> datetime | None:
     return naive.replace(tzinfo=zone) if zone else naive.astimezone()
 
 
-def format_event_time(event: Event, zone: tzinfo | None, zone_name: str | None) -> str | None:
+def format_event_time(event: Event, zone: tzinfo | None) -> str | None:
     """`2026/11/22 02:13:05 JST (UTC+09:00)`; the raw text if it does not parse."""
     moment = event_datetime(event, zone)
     if moment is None:
@@ -216,9 +223,8 @@ def format_event_time(event: Event, zone: tzinfo | None, zone_name: str | None) 
     offset = moment.strftime("%z")
     utc = f"UTC{offset[:3]}:{offset[3:]}"
     abbrev = moment.tzname() or ""
-    label = abbrev if abbrev and not abbrev.startswith(("UTC", "+", "-")) else zone_name or ""
-    suffix = f"{label} ({utc})" if label and label != "UTC" else utc
-    return f"{event.date} {event.time} {suffix}"
+    named = abbrev.isalpha() and abbrev != "UTC"  # JST, CET; not "+04" or "UTC+05:30"
+    return f"{event.date} {event.time} {abbrev} ({utc})" if named else f"{event.date} {event.time} {utc}"
 
 
 def _note_cut(cuts: list[str], name: str, cut: bool) -> None:

@@ -179,6 +179,11 @@ def _describe(error: Any) -> str:
         name = str(error["loc"][-1])
         parent = _model_at(error["loc"][:-1])
         allowed = sorted(f.alias or n for n, f in parent.model_fields.items()) if parent else []
+        if len(error["loc"]) > 1 and name in ConfigModel.model_fields:
+            return (
+                f"{loc}: '{name}' is a top-level key; in TOML every key after a [table] header "
+                "belongs to that table, so move it above the first [table]"
+            )
         hint = difflib.get_close_matches(name, allowed, n=1)
         suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
         return f"{loc}: unknown key (allowed: {', '.join(allowed)}){suggestion}"

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakeslack import FakeSlack
+from jp1notify.config import Config
+from jp1notify.schema import compile_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "config" / "samples"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+    yield fake
+    fake.close()
+
+
+def make_config(text: str, path: Path | None = None) -> Config:
+    """Compile config text as if read from `path` (default: a fake path in the project)."""
+    return compile_config(path or ROOT / "config" / "test.toml", text.encode("utf-8"))
+
+
+MINIMAL = """
+[message]
+language = "en"
+timezone = "Asia/Tokyo"
+[destinations.alerts]
+webhook_url_env = "HOOK_ALERTS"
+[[routes]]
+destination = "alerts"
+"""
+
+
+def jp1notify_command() -> list[str]:
+    """The installed console script, as JP1's .bat (or a user) runs it."""
+    script = BIN / ("jp1notify.exe" if os.name == "nt" else "jp1notify")
+    assert script.exists(), f"{script} missing: install with  pip install -e '.[test]'"
+    return [str(script)]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The process environment without any JP1 event or jp1notify variable, plus `extra`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith(("EV", "JP1NOTIFY", "AJS")) and "PROXY" not in k.upper()
+    }
+    env.update(extra)
+    return env
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        jp1notify_command() + args,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=timeout,
+    )
+
+
+def event_env(**values: Any) -> dict[str, str]:
+    base = {
+        "EVID": "4104:0",
+        "EVMSG": "KAVS0262-E ジョブネット(AJSROOT1:/PROD/DAILY/BACKUP:@A100)が異常終了しました",
+        "EVDATE": "2026/11/22",
+        "EVTIME": "02:13:05",
+        "EVHOST": "jp1mgr01",
+        "EVIPADDR": "192.0.2.10",
+    }
+    base.update({k: str(v) for k, v in values.items()})
+    return {k: v for k, v in base.items() if v != "None"}

@@ -1,0 +1,102 @@
+"""A local fake of Slack's incoming webhooks: a real HTTP server on 127.0.0.1 that answers like
+Slack (200 `ok`, plain-text error codes, 429 with Retry-After, slow answers) and records what it
+received. Each webhook name gets a script of answers; the last one repeats.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, NamedTuple
+
+SECRET = "XyZsecretToken0123456789"  # part of every fake webhook URL; must never leak
+
+
+class Answer(NamedTuple):
+    status: int = 200
+    body: str = "ok"
+    headers: dict[str, str] = {}
+    delay: float = 0.0
+
+
+OK = Answer()
+RATE_LIMITED = Answer(
+    429, '{"ok":false,"error":"rate_limited","retry_after":1}', {"Retry-After": "1"}
+)
+SERVER_ERROR = Answer(500, "rollup_error")
+NOT_FOUND = Answer(404, "channel_not_found")
+ARCHIVED = Answer(410, "channel_is_archived")
+INVALID_PAYLOAD = Answer(400, "invalid_payload")
+INVALID_TOKEN = Answer(403, "invalid_token")
+
+
+class Received(NamedTuple):
+    name: str
+    headers: dict[str, str]
+    payload: Any
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.scripts: dict[str, list[Answer]] = {}
+        self.received: list[Received] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/services/T0FAKE/B0FAKE/{SECRET}{name}"
+
+    def script(self, name: str, *answers: Answer) -> None:
+        with self.lock:
+            self.scripts[name] = list(answers)
+
+    def payloads(self, name: str) -> list[Any]:
+        with self.lock:
+            return [r.payload for r in self.received if r.name == name]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _next_answer(self, name: str) -> Answer:
+        with self.lock:
+            script = self.scripts.get(name) or [OK]
+            return script.pop(0) if len(script) > 1 else script[0]
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                name = self.path.rsplit("/", 1)[-1].removeprefix(SECRET)
+                length = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(length)
+                answer = fake._next_answer(name)
+                if answer.status == 200:
+                    with fake.lock:
+                        fake.received.append(
+                            Received(name, dict(self.headers), json.loads(raw.decode("utf-8")))
+                        )
+                time.sleep(answer.delay)
+                body = answer.body.encode()
+                self.send_response(answer.status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                for key, value in answer.headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler

@@ -1,0 +1,145 @@
+import json
+
+import pytest
+
+from conftest import MINIMAL, make_config
+from jp1notify.classify import classify
+from jp1notify.event import parse_event
+from jp1notify.message import (
+    FIELD_LIMIT,
+    MAX_FIELDS,
+    MESSAGE_LIMIT,
+    TITLE_LIMIT,
+    escape,
+    fit,
+    render,
+)
+from jp1notify.routing import route
+
+CONFIG = make_config(MINIMAL.replace('destination = "alerts"', 'destination = "alerts"\nmention = "here"'))
+
+
+def rendered(language="en", config=CONFIG, **env):
+    values = {
+        "EVID": "4104:0",
+        "EVMSG": "KAVS0262-E jobnet (AJSROOT1:/PROD/DAILY/BACKUP:@A100) ended abnormally",
+        "EVDATE": "2026/11/22",
+        "EVTIME": "02:13:05",
+        "EVHOST": "jp1mgr01",
+        "EVIPADDR": "192.0.2.10",
+    }
+    values.update(env)
+    event = parse_event({k: v for k, v in values.items() if v is not None})
+    classification = classify(event, config)
+    delivery = route(event, classification, config).deliveries[0]
+    return render(event, classification, delivery.route, language, config)
+
+
+def fields(result):
+    return {f["title"]: f["value"] for f in result.payload["attachments"][0]["fields"]}
+
+
+def test_english_message_shape():
+    result = rendered()
+    payload = result.payload
+    attachment = payload["attachments"][0]
+    assert payload["text"] == "<!here> [ERROR] Jobnet ended abnormally: /PROD/DAILY/BACKUP"
+    assert attachment["color"] == "#D40E0D"
+    assert attachment["fallback"] == attachment["title"] == "[ERROR] Jobnet ended abnormally: /PROD/DAILY/BACKUP"
+    assert attachment["text"].startswith("KAVS0262-E jobnet")
+    assert fields(result) == {
+        "Event": "4104 Jobnet ended abnormally (KAVS0262-E)",
+        "Unit": "/PROD/DAILY/BACKUP",
+        "Execution ID": "@A100",
+        "Scheduler service": "AJSROOT1",
+        "Host": "jp1mgr01 (192.0.2.10)",
+        "Date/time": "2026/11/22 02:13:05 JST (UTC+09:00)",
+        "Scope": "other",
+    }
+    assert attachment["ts"] == 1795281185  # 2026-11-21T17:13:05Z
+    assert result.truncated == ()
+
+
+def test_japanese_labels():
+    result = rendered("ja")
+    assert result.payload["text"] == "<!here> [エラー] ジョブネット異常終了: /PROD/DAILY/BACKUP"
+    assert set(fields(result)) >= {"イベント", "ユニット", "実行ID", "スケジューラーサービス", "ホスト", "発生日時"}
+
+
+@pytest.mark.parametrize(
+    ("evid", "color", "label"),
+    [("4108:0", "#E8A317", "WARNING"), ("4103:0", "#2EB67D", "OK"), ("4102:0", "#439FE0", "INFO")],
+)
+def test_level_colours_and_labels(evid, color, label):
+    result = rendered(EVID=evid)
+    assert result.payload["attachments"][0]["color"] == color
+    assert f"[{label}]" in result.payload["text"]
+
+
+def test_configured_colour():
+    config = make_config(MINIMAL.replace('timezone = "Asia/Tokyo"', 'colors = { error = "danger" }'))
+    assert rendered(config=config).payload["attachments"][0]["color"] == "danger"
+
+
+def test_event_text_cannot_ping_or_forge_links():
+    hostile = "KAVS0262-E jobnet (AJSROOT1:/P/<!channel>&x:@A1) ended <!here> <@U123> <https://evil|ok> a>b"
+    result = rendered(EVMSG=hostile, EVHOST="<!everyone>")
+    wire = json.dumps(result.payload, ensure_ascii=False)
+    for forbidden in ("<!channel>", "<!everyone>", "<@U123>", "<https://evil"):
+        assert forbidden not in wire
+    assert result.payload["text"].startswith("<!here> ")  # the configured mention only
+    assert wire.count("<!here>") == 1
+    assert "&lt;!channel&gt;&amp;x" in result.payload["attachments"][0]["title"]
+    assert "a&gt;b" in result.payload["attachments"][0]["text"]
+
+
+def test_long_text_is_cut_within_limits_and_marked():
+    long_message = "KAVS0262-E jobnet (AJSROOT1:/P/N:@A1) " + "&" * 5000
+    result = rendered(EVMSG=long_message, EVHOST="h" * 3000)
+    attachment = result.payload["attachments"][0]
+    assert len(attachment["text"]) <= MESSAGE_LIMIT and attachment["text"].endswith("…")
+    assert attachment["text"][:-1].endswith("&amp;")  # never a half entity
+    assert all(len(f["value"]) <= FIELD_LIMIT for f in attachment["fields"])
+    assert set(result.truncated) == {"message", "field Host"}
+
+
+def test_long_unit_path_keeps_its_end_in_the_title():
+    path = "/" + "/".join(f"GROUP_{i:02d}_XXXXXXXXXXXXXXXX" for i in range(29)) + "/FAILED_JOB"
+    result = rendered(EVMSG=f"KAVS0262-E jobnet (AJSROOT1:{path}:@A1) ended")
+    title = result.payload["attachments"][0]["title"]
+    assert len(title) <= TITLE_LIMIT and title.endswith("/FAILED_JOB")
+    assert fields(result)["Unit"] == path
+
+
+def test_missing_fields_are_visible_and_nothing_crashes():
+    result = rendered(EVID="garbage", EVDATE=None, EVTIME=None, EVHOST="?AJS2EVHOST?", EVIPADDR=None)
+    notes = fields(result)["Notes"]
+    assert "missing: EVDATE, EVTIME, EVHOST, EVIPADDR" in notes and "'garbage'" in notes
+    assert "ts" not in result.payload["attachments"][0]
+    assert result.payload["text"].startswith("<!here> [ERROR] JP1 event: /PROD/DAILY/BACKUP")
+
+
+def test_unknown_event_id_is_named_by_its_code():
+    result = rendered(EVID="41FF:0", EVMSG="KAJS9999-W something (AJSROOT1:/A/B:@A1)")
+    assert "[WARNING] Event 41FF: /A/B" in result.payload["text"]
+
+
+def test_extra_fields_and_field_cap():
+    config = make_config(
+        MINIMAL.replace('timezone = "Asia/Tokyo"', 'extra_fields = ["EVUSR", "EVENV1", "EV:OBJECT_NAME", "EVGRP", "EVDETAIL"]')
+    )
+    result = rendered(config=config, EVUSR="jp1admin", EVENV1="e1", **{"EV:OBJECT_NAME": "obj"}, EVDETAIL="d", EVGRP="g")
+    got = fields(result)
+    assert got["EVUSR"] == "jp1admin" and got["EVENV1"] == "e1" and got["EV:OBJECT_NAME"] == "obj"
+    assert len(result.payload["attachments"][0]["fields"]) <= MAX_FIELDS
+
+
+def test_fixed_offset_and_local_zone_time():
+    config = make_config(MINIMAL.replace('"Asia/Tokyo"', '"+05:30"'))
+    assert fields(rendered(config=config))["Date/time"] == "2026/11/22 02:13:05 UTC+05:30"
+
+
+def test_escape_and_fit_helpers():
+    assert escape("a&b<c>d") == "a&amp;b&lt;c&gt;d"
+    assert fit("abc", 3) == ("abc", False)
+    assert fit("a&amp;b", 4) == ("a…", True)
