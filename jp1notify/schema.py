@@ -140,12 +140,58 @@ class ConfigModel(_Model):
 
 def compile_config(path: Path, data: bytes) -> Config:
     """Parse TOML bytes, validate them and build the Config. Raises ConfigError."""
-    model = _validate(path, _parse_toml(path, data))
+    raw = _parse_toml(path, data)
+    references = reference_problems(raw)
+    try:
+        model = ConfigModel.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(path, [_describe(err) for err in exc.errors()] + references) from None
     compiler = _Compiler(path)
     config = compiler.build(model)
-    if compiler.problems:
-        raise ConfigError(path, compiler.problems)
+    if compiler.problems or references:
+        raise ConfigError(path, compiler.problems + references)
     return config
+
+
+def reference_problems(raw: dict[str, Any]) -> list[str]:
+    """Names that point nowhere: routes to unknown destinations, unknown or duplicate scopes.
+
+    Checked on the raw TOML so that they are reported together with shape errors.
+    """
+    destinations = raw.get("destinations")
+    known_destinations = sorted(destinations) if isinstance(destinations, dict) else []
+    scope_names = [s.get("name") for s in _tables(raw, "scopes")]
+    known_scopes = sorted({n for n in scope_names if isinstance(n, str)} | {str(raw.get("default_scope", "other"))})
+    problems = [
+        f"scopes[{i}].name: scope {name!r} is defined twice"
+        for i, name in enumerate(scope_names)
+        if isinstance(name, str) and name in scope_names[:i]
+    ]
+    for section in ("ignore", "routes"):
+        for i, table in enumerate(_tables(raw, section)):
+            for name in _names(table.get("scopes")):
+                if name not in known_scopes:
+                    problems.append(
+                        f"{section}[{i}].scopes: unknown scope {name!r} (known: {', '.join(known_scopes)})"
+                    )
+            if section == "routes":
+                for name in _names(table.get("destination")):
+                    if name not in known_destinations:
+                        problems.append(
+                            f"routes[{i}].destination: unknown destination {name!r} "
+                            f"(known: {', '.join(known_destinations)})"
+                        )
+    return problems
+
+
+def _tables(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = raw.get(key)
+    return [t if isinstance(t, dict) else {} for t in value] if isinstance(value, list) else []
+
+
+def _names(value: Any) -> list[str]:
+    values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return [v for v in values if isinstance(v, str)]
 
 
 def _parse_toml(path: Path, data: bytes) -> dict[str, Any]:
@@ -162,13 +208,6 @@ def _parse_toml(path: Path, data: bytes) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [f"TOML syntax error: {exc}"]) from None
-
-
-def _validate(path: Path, raw: dict[str, Any]) -> ConfigModel:
-    try:
-        return ConfigModel.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(path, [_describe(err) for err in exc.errors()]) from None
 
 
 def _describe(error: Any) -> str:
@@ -245,18 +284,12 @@ class _Compiler:
         self.problems: list[str] = []
 
     def build(self, m: ConfigModel) -> Config:
-        scope_names = [s.name for s in m.scopes]
-        self._check_unique("scopes", scope_names)
-        known_scopes = set(scope_names) | {m.default_scope}
-        scopes = tuple(
-            Scope(s.name, self._matcher(f"scopes[{i}]", s, known_scopes))
-            for i, s in enumerate(m.scopes)
-        )
+        scopes = tuple(Scope(s.name, self._matcher(f"scopes[{i}]", s)) for i, s in enumerate(m.scopes))
         ignore = tuple(
-            IgnoreRule(r.name or f"ignore[{i}]", self._matcher(f"ignore[{i}]", r, known_scopes))
+            IgnoreRule(r.name or f"ignore[{i}]", self._matcher(f"ignore[{i}]", r))
             for i, r in enumerate(m.ignore)
         )
-        routes = tuple(self._route(i, r, m, known_scopes) for i, r in enumerate(m.routes))
+        routes = tuple(self._route(i, r) for i, r in enumerate(m.routes))
         timezone_ = self._timezone(m.message.timezone)
         return Config(
             path=self.path,
@@ -284,31 +317,22 @@ class _Compiler:
             log_retention_days=m.log.retention_days,
         )
 
-    def _route(self, i: int, r: RouteModel, m: ConfigModel, known_scopes: set[str]) -> Route:
+    def _route(self, i: int, r: RouteModel) -> Route:
         key = f"routes[{i}]"
-        for dest in r.destination:
-            if dest not in m.destinations:
-                known = ", ".join(sorted(m.destinations))
-                self.problems.append(f"{key}.destination: unknown destination {dest!r} (known: {known})")
         return Route(
             name=r.name or key,
-            matcher=self._matcher(key, r, known_scopes),
+            matcher=self._matcher(key, r),
             destinations=tuple(r.destination),
             mentions=tuple(filter(None, (self._mention(f"{key}.mention", x) for x in r.mention))),
             continue_=r.continue_,
         )
 
-    def _matcher(self, key: str, m: MatchModel | ScopeModel, known_scopes: set[str]) -> Matcher:
+    def _matcher(self, key: str, m: MatchModel | ScopeModel) -> Matcher:
         event_ids = levels = scopes = None
         if isinstance(m, MatchModel):
             event_ids = self._event_ids(f"{key}.event_ids", m.event_ids)
             levels = frozenset(m.levels) if m.levels is not None else None
-            if m.scopes is not None:
-                for name in m.scopes:
-                    if name not in known_scopes:
-                        known = ", ".join(sorted(known_scopes))
-                        self.problems.append(f"{key}.scopes: unknown scope {name!r} (known: {known})")
-                scopes = frozenset(m.scopes)
+            scopes = frozenset(m.scopes) if m.scopes is not None else None
         return Matcher(
             event_ids=event_ids,
             levels=levels,
@@ -401,11 +425,3 @@ class _Compiler:
         if ca_file and not Path(ca_file).is_file():
             self.problems.append(f"http.ca_file: {ca_file} is not a file")
         return HttpSettings(h.timeout_seconds, h.retry_budget_seconds, h.max_attempts, h.proxy, ca_file)
-
-    def _check_unique(self, key: str, names: list[str]) -> None:
-        seen: set[str] = set()
-        for i, name in enumerate(names):
-            if name in seen:
-                self.problems.append(f"{key}[{i}].name: scope {name!r} is defined twice")
-            seen.add(name)
-
