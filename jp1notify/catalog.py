@@ -1,6 +1,6 @@
 """The JP1/AJS3 event catalogue: every event ID jp1notify knows, its names and default level.
 
-Source: JP1/AJS3 manuals, "JP1 events issued by JP1/AJS3" (see docs/jp1-events.md). Delay events
+Source: JP1/AJS3 manuals, "JP1 events issued by JP1/AJS3" (summary in docs/jp1.md). Delay events
 carry `-I` message IDs although operators treat them as problems, so the level comes from this
 table, not from the message suffix.
 """

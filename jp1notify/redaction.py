@@ -1,6 +1,7 @@
 """Redaction: webhook URLs and tokens never reach a log line, stderr, stdout or an error.
 
-The URL is the secret of an incoming webhook (docs/slack.md). Known secrets are replaced
+The URL is the secret of an incoming webhook
+(https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks). Known secrets are replaced
 wherever they appear, whole or as their path; shapes of Slack secrets are replaced even when
 jp1notify did not know them (a URL pasted into a message, a proxy error quoting the request).
 """
