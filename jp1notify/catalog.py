@@ -24,8 +24,12 @@ class EventKind(NamedTuple):
 
 # Keys are basic event codes as upper-case hex without leading zeros beyond four digits.
 CATALOG: dict[str, EventKind] = {
-    "4100": EventKind("KAVS0200-I", "info", "Scheduler service started", "スケジューラーサービス開始"),
-    "4101": EventKind("KAVS0201-I", "info", "Scheduler service ended", "スケジューラーサービス終了"),
+    "4100": EventKind(
+        "KAVS0200-I", "info", "Scheduler service started", "スケジューラーサービス開始"
+    ),
+    "4101": EventKind(
+        "KAVS0201-I", "info", "Scheduler service ended", "スケジューラーサービス終了"
+    ),
     "4102": EventKind("KAVS0260-I", "info", "Jobnet started", "ジョブネット開始"),
     "4103": EventKind("KAVS0261-I", "success", "Jobnet ended normally", "ジョブネット正常終了"),
     "4104": EventKind("KAVS0262-E", "error", "Jobnet ended abnormally", "ジョブネット異常終了"),
@@ -38,9 +42,14 @@ CATALOG: dict[str, EventKind] = {
         "KAVS0266-I", "warning", "Queued job cancelled (hot start)", "キューイングジョブ取り消し"
     ),
     "4110": EventKind(
-        "KAVS0202-E", "error", "Scheduler log process ended abnormally", "スケジューラーログプロセス異常終了"
+        "KAVS0202-E",
+        "error",
+        "Scheduler log process ended abnormally",
+        "スケジューラーログプロセス異常終了",
     ),
-    "4111": EventKind("KAVS0203-I", "info", "Scheduler log file swapped", "スケジューラーログファイル切り替え"),
+    "4111": EventKind(
+        "KAVS0203-I", "info", "Scheduler log file swapped", "スケジューラーログファイル切り替え"
+    ),
     "4120": EventKind("KAVS0270-I", "warning", "Jobnet held", "ジョブネット保留"),
     "4121": EventKind("KAVS0271-I", "warning", "Job held", "ジョブ保留"),
     "4122": EventKind("KAVS0275-I", "warning", "Jobnet start delayed", "ジョブネット開始遅延"),
@@ -51,13 +60,24 @@ CATALOG: dict[str, EventKind] = {
         "KAVS0242-I", "info", "Event job execution request started", "イベントジョブ実行要求開始"
     ),
     "4127": EventKind("KAVS0248-I", "warning", "Job end delayed", "ジョブ終了遅延"),
-    "4130": EventKind("KAVS0204-E", "error", "Scheduler service restarted", "スケジューラーサービス再起動"),
+    "4130": EventKind(
+        "KAVS0204-E", "error", "Scheduler service restarted", "スケジューラーサービス再起動"
+    ),
     "4131": EventKind("KAVS0272-E", "error", "Jobnet shut down", "ジョブネット閉塞"),
-    "4140": EventKind("KAVS0240-I", "info", "Start-condition monitoring started", "起動条件監視開始"),
-    "4141": EventKind("KAVS0241-I", "warning", "Start-condition monitoring ended", "起動条件監視終了"),
-    "4142": EventKind("KAVS0279-E", "error", "Jobnet skipped, not run", "ジョブネット未実行スキップ"),
+    "4140": EventKind(
+        "KAVS0240-I", "info", "Start-condition monitoring started", "起動条件監視開始"
+    ),
+    "4141": EventKind(
+        "KAVS0241-I", "warning", "Start-condition monitoring ended", "起動条件監視終了"
+    ),
+    "4142": EventKind(
+        "KAVS0279-E", "error", "Jobnet skipped, not run", "ジョブネット未実行スキップ"
+    ),
     "4148": EventKind(
-        "KAVS4957-E", "error", "Jobnet wait condition can never be met", "ジョブネット待ち合わせ条件不成立"
+        "KAVS4957-E",
+        "error",
+        "Jobnet wait condition can never be met",
+        "ジョブネット待ち合わせ条件不成立",
     ),
     "414C": EventKind(
         "KAVS4971-E", "error", "Job wait condition can never be met", "ジョブ待ち合わせ条件不成立"
@@ -66,7 +86,10 @@ CATALOG: dict[str, EventKind] = {
         "", "warning", "Start-condition generations reached the limit", "起動条件の世代数上限到達"
     ),
     "4165": EventKind(
-        "", "warning", "Queued and running jobs reached the threshold", "キューイング・実行中ジョブ数しきい値到達"
+        "",
+        "warning",
+        "Queued and running jobs reached the threshold",
+        "キューイング・実行中ジョブ数しきい値到達",
     ),
 }
 

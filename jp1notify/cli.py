@@ -12,7 +12,6 @@ import argparse
 import os
 import sys
 import time
-import traceback
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -91,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             "This is a bug in jp1notify: please report it with the traceback below.",
             file=sys.stderr,
         )
+        import traceback
+
         print(redact(traceback.format_exc()), file=sys.stderr)
         return EXIT_INTERNAL
 
@@ -170,7 +171,9 @@ def _plan(
     for delivery in decision.deliveries:
         destination = config.destinations[delivery.destination]
         language = destination.language or config.language
-        plans.append(Plan(delivery, render(event, classification, delivery.route, language, config)))
+        plans.append(
+            Plan(delivery, render(event, classification, delivery.route, language, config))
+        )
     return plans
 
 
@@ -187,7 +190,9 @@ def _deliver(
         for plan in plans:
             name = plan.delivery.destination
             if plan.rendered.truncated:
-                run.say(f"message to {name} shortened to fit Slack: {', '.join(plan.rendered.truncated)}")
+                run.say(
+                    f"message to {name} shortened to fit Slack: {', '.join(plan.rendered.truncated)}"
+                )
             try:
                 url = resolve_webhook(config.destinations[name], config, environ)
             except ConfigError as exc:
@@ -272,7 +277,9 @@ def _parser() -> argparse.ArgumentParser:
         "--env-file", metavar="PATH", help="read the event from this NAME=value file (dev mode)"
     )
     send.add_argument(
-        "--dry-run", action="store_true", help="print the event, routes and payloads as JSON; send nothing"
+        "--dry-run",
+        action="store_true",
+        help="print the event, routes and payloads as JSON; send nothing",
     )
     send.set_defaults(handler=cmd_send)
     check = commands.add_parser("check-config", help="validate the config and summarise its routes")

@@ -186,7 +186,9 @@ def resolve_webhook(destination: Destination, config: Config, environ: Mapping[s
         url = config.literal_webhooks[destination.name]
     problem = check_webhook_url(url)
     if problem:
-        raise ConfigError(config.path, [f"{key}: the webhook URL from {source.describe()} {problem}"])
+        raise ConfigError(
+            config.path, [f"{key}: the webhook URL from {source.describe()} {problem}"]
+        )
     return url
 
 

@@ -134,7 +134,11 @@ def post(
     attempt = 0
     while True:
         attempt += 1
-        timeout = settings.timeout if attempt == 1 else max(0.1, min(settings.timeout, deadline - clock()))
+        timeout = (
+            settings.timeout
+            if attempt == 1
+            else max(0.1, min(settings.timeout, deadline - clock()))
+        )
         verdict = _attempt(client, url, body, timeout)
         if verdict.outcome != RETRY or attempt >= settings.max_attempts:
             return verdict, attempt

@@ -48,7 +48,9 @@ _UNIT_WITH_EXEC = re.compile(
     rf"[(（](?:(?P<service>{_SERVICE}):)?(?P<path>/[^:]*?):(?P<exec>@[0-9A-Za-z]+)[)）]"
 )
 _UNIT_PLAIN = re.compile(rf"[(（](?:(?P<service>{_SERVICE}):)?(?P<path>/[^:()（）]*)[)）]")
-_UNIT_NAME = re.compile(rf"(?:(?P<service>{_SERVICE}):)?(?P<path>/[^:]*)(?::(?P<exec>@[0-9A-Za-z]+))?")
+_UNIT_NAME = re.compile(
+    rf"(?:(?P<service>{_SERVICE}):)?(?P<path>/[^:]*)(?::(?P<exec>@[0-9A-Za-z]+))?"
+)
 _DATE = re.compile(r"\d{4}/\d{2}/\d{2}")
 _TIME = re.compile(r"\d{2}:\d{2}:\d{2}")
 
@@ -152,10 +154,32 @@ def _event_values(environ: Mapping[str, str]) -> dict[str, str]:
             key = upper
         else:
             continue
-        value = value.strip()
+        value = _as_text(value).strip()
         if value and not _PLACEHOLDER.fullmatch(value):
             values[key] = value
     return values
+
+
+def _as_text(value: str) -> str:
+    """A value that can be encoded as UTF-8 for Slack.
+
+    On Windows os.environ is already Unicode. On a POSIX agent, bytes that are not valid in the
+    locale arrive as surrogate escapes; JP1 hosts in Japan use Shift_JIS (CP932), so those bytes
+    are read as CP932 and, failing that, replaced.
+    """
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # lone surrogates that are not escapes
+        return value.encode("utf-8", "replace").decode("utf-8")
+    try:
+        return raw.decode("cp932")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace")
 
 
 def _parse_event_id(raw: str | None, problems: list[str]) -> tuple[str | None, str | None]:

@@ -40,7 +40,9 @@ class LogFile:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             new = not path.exists()
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            # O_BINARY: no newline translation by the Windows C runtime (0 elsewhere)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+            fd = os.open(path, flags, 0o644)
             try:
                 os.write(fd, data)
             finally:

@@ -224,7 +224,11 @@ def format_event_time(event: Event, zone: tzinfo | None) -> str | None:
     utc = f"UTC{offset[:3]}:{offset[3:]}"
     abbrev = moment.tzname() or ""
     named = abbrev.isalpha() and abbrev != "UTC"  # JST, CET; not "+04" or "UTC+05:30"
-    return f"{event.date} {event.time} {abbrev} ({utc})" if named else f"{event.date} {event.time} {utc}"
+    return (
+        f"{event.date} {event.time} {abbrev} ({utc})"
+        if named
+        else f"{event.date} {event.time} {utc}"
+    )
 
 
 def _note_cut(cuts: list[str], name: str, cut: bool) -> None:

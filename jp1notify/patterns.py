@@ -43,7 +43,9 @@ def _translate(pattern: str) -> str:
                 "use '*' within a name"
             )
         elif segment == "":
-            raise PatternError(f"unit pattern {pattern!r} has an empty segment ('//' or a trailing '/')")
+            raise PatternError(
+                f"unit pattern {pattern!r} has an empty segment ('//' or a trailing '/')"
+            )
         else:
             parts.append("/" + _segment_regex(segment))
     return "".join(parts)

@@ -11,7 +11,7 @@ import difflib
 import re
 import tomllib
 import typing
-from datetime import timedelta, timezone, tzinfo
+from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -95,7 +95,9 @@ class DestinationModel(_Model):
 
     @model_validator(mode="after")
     def _one_source(self) -> DestinationModel:
-        given = [k for k in ("webhook_url", "webhook_url_env", "webhook_url_file") if getattr(self, k)]
+        given = [
+            k for k in ("webhook_url", "webhook_url_env", "webhook_url_file") if getattr(self, k)
+        ]
         if len(given) != 1:
             raise ValueError(
                 "exactly one of webhook_url, webhook_url_env, webhook_url_file must be set"
@@ -161,7 +163,9 @@ def reference_problems(raw: dict[str, Any]) -> list[str]:
     destinations = raw.get("destinations")
     known_destinations = sorted(destinations) if isinstance(destinations, dict) else []
     scope_names = [s.get("name") for s in _tables(raw, "scopes")]
-    known_scopes = sorted({n for n in scope_names if isinstance(n, str)} | {str(raw.get("default_scope", "other"))})
+    known_scopes = sorted(
+        {n for n in scope_names if isinstance(n, str)} | {str(raw.get("default_scope", "other"))}
+    )
     problems = [
         f"scopes[{i}].name: scope {name!r} is defined twice"
         for i, name in enumerate(scope_names)
@@ -230,7 +234,9 @@ def _describe(error: Any) -> str:
         return f"{loc}: required key is missing"
     if kind == "literal_error":
         expected = error["ctx"]["expected"].replace("'", "")
-        return f"{loc}: {error['input']!r} is not allowed (allowed: {expected.replace(' or ', ', ')})"
+        return (
+            f"{loc}: {error['input']!r} is not allowed (allowed: {expected.replace(' or ', ', ')})"
+        )
     message = error["msg"].removeprefix("Value error, ")
     return f"{loc}: {message}" if loc else message
 
@@ -284,7 +290,9 @@ class _Compiler:
         self.problems: list[str] = []
 
     def build(self, m: ConfigModel) -> Config:
-        scopes = tuple(Scope(s.name, self._matcher(f"scopes[{i}]", s)) for i, s in enumerate(m.scopes))
+        scopes = tuple(
+            Scope(s.name, self._matcher(f"scopes[{i}]", s)) for i, s in enumerate(m.scopes)
+        )
         ignore = tuple(
             IgnoreRule(r.name or f"ignore[{i}]", self._matcher(f"ignore[{i}]", r))
             for i, r in enumerate(m.ignore)
@@ -355,11 +363,15 @@ class _Compiler:
     def _event_ids(self, key: str, ids: list[str] | None) -> frozenset[str] | None:
         if ids is None:
             return None
-        return frozenset(filter(None, (self._event_id(f"{key}[{i}]", x) for i, x in enumerate(ids))))
+        return frozenset(
+            filter(None, (self._event_id(f"{key}[{i}]", x) for i, x in enumerate(ids)))
+        )
 
     def _event_id(self, key: str, value: str) -> str | None:
         if not _EVENT_ID.fullmatch(value):
-            self.problems.append(f"{key}: {value!r} is not a JP1 event ID (hex, e.g. '4104' or '00004104')")
+            self.problems.append(
+                f"{key}: {value!r} is not a JP1 event ID (hex, e.g. '4104' or '00004104')"
+            )
             return None
         return normalize_event_id(value.split(":")[0])
 
@@ -397,7 +409,7 @@ class _Compiler:
         if name is None:
             return None
         if name.upper() in ("UTC", "Z"):
-            return timezone.utc
+            return UTC
         offset = _OFFSET.fullmatch(name)
         if offset:
             sign = -1 if offset[1] == "-" else 1
@@ -424,4 +436,6 @@ class _Compiler:
         ca_file = str(resolve_path(self.base, h.ca_file)) if h.ca_file else None
         if ca_file and not Path(ca_file).is_file():
             self.problems.append(f"http.ca_file: {ca_file} is not a file")
-        return HttpSettings(h.timeout_seconds, h.retry_budget_seconds, h.max_attempts, h.proxy, ca_file)
+        return HttpSettings(
+            h.timeout_seconds, h.retry_budget_seconds, h.max_attempts, h.proxy, ca_file
+        )

@@ -40,7 +40,7 @@ def summarize(config: Config, environ: Mapping[str, str]) -> str:
         lines.append(f"  {dest.name}: {dest.source.describe()} ({state})")
     lines.append("Routes (in order; the first match wins unless it says continue):")
     for number, r in enumerate(config.routes, 1):
-        mention = f", mention {' '.join(r.mentions)}" if r.mentions else ""
+        mention = f", mention {' '.join(map(describe_mention, r.mentions))}" if r.mentions else ""
         flow = ", continue" if r.continue_ else ""
         lines.append(
             f"  {number}. {r.name}: {describe_matcher(r.matcher)} -> "
@@ -51,6 +51,16 @@ def summarize(config: Config, environ: Mapping[str, str]) -> str:
         lines.append("Warnings:")
         lines += [f"  - {w}" for w in warnings]
     return "\n".join(lines)
+
+
+def describe_mention(markup: str) -> str:
+    """`<!channel>` -> `@channel`, `<!subteam^S0123>` -> `@group S0123`, `<@U0123>` -> `@user U0123`."""
+    inner = markup.strip("<>")
+    if inner.startswith("!subteam^"):
+        return f"@group {inner.removeprefix('!subteam^')}"
+    if inner.startswith("@"):
+        return f"@user {inner[1:]}"
+    return "@" + inner.lstrip("!")
 
 
 def describe_matcher(m: Matcher) -> str:

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from fakeslack import FakeSlack
 from jp1notify.config import Config
 from jp1notify.schema import compile_config
+
+from fakeslack import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "config" / "samples"
@@ -59,7 +60,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         jp1notify_command() + args,
         env=env,

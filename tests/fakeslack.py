@@ -36,6 +36,7 @@ class Received(NamedTuple):
     name: str
     headers: dict[str, str]
     payload: Any
+    proxied: bool  # the request line held an absolute URL: it came through an HTTP proxy
 
 
 class FakeSlack:
@@ -84,7 +85,12 @@ class FakeSlack:
                 if answer.status == 200:
                     with fake.lock:
                         fake.received.append(
-                            Received(name, dict(self.headers), json.loads(raw.decode("utf-8")))
+                            Received(
+                                name,
+                                dict(self.headers),
+                                json.loads(raw.decode("utf-8")),
+                                self.path.startswith("http://"),
+                            )
                         )
                 time.sleep(answer.delay)
                 body = answer.body.encode()

@@ -1,9 +1,10 @@
 import pytest
 
-from conftest import MINIMAL, make_config
 from jp1notify.catalog import CATALOG
 from jp1notify.classify import classify
 from jp1notify.event import parse_event
+
+from conftest import MINIMAL, make_config
 
 CONFIG = make_config(
     """
@@ -48,7 +49,13 @@ def test_every_catalogued_event_gets_its_table_level(event_id):
         ("4123:0", "KAVS0276-I x", {}, "warning", "built-in table for event 4123"),  # not the -I
         ("4199:0", "KAVS9999-I x", {"EVSEV": "Critical"}, "error", "EVSEV Critical"),
         ("4199:0", "KAVS9999-W x", {}, "warning", "message ID KAVS9999-W"),
-        ("4199:0", "no id", {}, "info", "config fallback_level (nothing else identified the event)"),
+        (
+            "4199:0",
+            "no id",
+            {},
+            "info",
+            "config fallback_level (nothing else identified the event)",
+        ),
         (None, "KAVS0262-E x", {}, "error", "message ID KAVS0262-E"),
     ],
 )

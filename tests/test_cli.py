@@ -65,7 +65,9 @@ def setup(tmp_path: Path, slack: FakeSlack):
 
 
 def logs(config: Path) -> str:
-    return "".join(p.read_text(encoding="utf-8") for p in sorted((config.parent / "logs").glob("*.log")))
+    return "".join(
+        p.read_text(encoding="utf-8") for p in sorted((config.parent / "logs").glob("*.log"))
+    )
 
 
 def assert_clean(result: subprocess.CompletedProcess[str], config: Path) -> None:
@@ -94,7 +96,11 @@ def test_no_arguments_reads_the_environment_and_posts(setup, slack):
 def test_python_dash_m_is_the_same_command(setup, slack):
     config, env = setup
     result = subprocess.run(
-        [sys.executable, "-m", "jp1notify", "send"], env=env(), capture_output=True, text=True, encoding="utf-8"
+        [sys.executable, "-m", "jp1notify", "send"],
+        env=env(),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
     )
     assert result.returncode == 0, result.stderr
     assert len(slack.payloads("alerts")) == 1
@@ -109,7 +115,12 @@ def test_python_dash_m_is_the_same_command(setup, slack):
         ([fakeslack.ARCHIVED], 69, 1, "channel_is_archived"),
         ([fakeslack.INVALID_PAYLOAD], 69, 1, "invalid_payload"),
         ([fakeslack.INVALID_TOKEN], 69, 1, "revoked"),
-        ([fakeslack.SERVER_ERROR], 75, 3, "NOT delivered to alerts (3 attempts): Slack answered HTTP 500"),
+        (
+            [fakeslack.SERVER_ERROR],
+            75,
+            3,
+            "NOT delivered to alerts (3 attempts): Slack answered HTTP 500",
+        ),
         ([Answer(delay=1.5)], 75, 3, "timed out"),
     ],
 )
@@ -119,7 +130,10 @@ def test_slack_answers_map_to_exit_codes(setup, slack, answers, code, attempts, 
     result = run([], env())
     assert result.returncode == code, result.stderr
     assert message in result.stderr
-    assert f"alerts:{'delivered' if code == 0 else ('permanent' if code == 69 else 'retry')}" in logs(config)
+    assert (
+        f"alerts:{'delivered' if code == 0 else ('permanent' if code == 69 else 'retry')}"
+        in logs(config)
+    )
     assert_clean(result, config)
 
 
@@ -136,12 +150,17 @@ def test_connection_refused_is_a_temporary_failure(setup):
 def test_one_failing_destination_does_not_stop_the_others(tmp_path, slack):
     config = tmp_path / "c.toml"
     config.write_text(
-        CONFIG.format(language="en").replace('mention = "channel"', 'mention = "channel"\ncontinue = true'),
+        CONFIG.format(language="en").replace(
+            'mention = "channel"', 'mention = "channel"\ncontinue = true'
+        ),
         encoding="utf-8",
     )
     slack.script("alerts", fakeslack.NOT_FOUND)
     env = clean_env(
-        JP1NOTIFY_CONFIG=str(config), HOOK_ALERTS=slack.url("alerts"), HOOK_NOTICE=slack.url("notice"), **event_env()
+        JP1NOTIFY_CONFIG=str(config),
+        HOOK_ALERTS=slack.url("alerts"),
+        HOOK_NOTICE=slack.url("notice"),
+        **event_env(),
     )
     result = run([], env)
     assert result.returncode == 69
@@ -155,16 +174,24 @@ def test_unset_webhook_variable_is_a_config_error_naming_the_key(setup, slack):
     del values["HOOK_ALERTS"]
     result = run([], values)
     assert result.returncode == 78
-    assert "destinations.alerts.webhook_url_env: environment variable HOOK_ALERTS is not set" in result.stderr
+    assert (
+        "destinations.alerts.webhook_url_env: environment variable HOOK_ALERTS is not set"
+        in result.stderr
+    )
 
 
 def test_invalid_config_is_one_line_per_problem_and_exit_78(setup):
     config, env = setup
-    config.write_text(CONFIG.format(language="fr").replace('destination = "notice"', 'destination = "alert"'))
+    config.write_text(
+        CONFIG.format(language="fr").replace('destination = "notice"', 'destination = "alert"')
+    )
     result = run([], env())
     assert result.returncode == 78
     assert "message.language: 'fr' is not allowed (allowed: ja, en)" in result.stderr
-    assert "routes[1].destination: unknown destination 'alert' (known: alerts, notice)" in result.stderr
+    assert (
+        "routes[1].destination: unknown destination 'alert' (known: alerts, notice)"
+        in result.stderr
+    )
     assert "jp1notify check-config" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -188,7 +215,8 @@ def test_hostile_garbled_event_is_still_notified(setup, slack):
     config, env = setup
     values = env(
         EVID="not-an-id",
-        EVMSG="KAVS0262-E ジョブネット(AJSROOT1:/PROD/X:@A1)が異常終了 <!channel> <https://evil|x> & " + "長" * 3500,
+        EVMSG="KAVS0262-E ジョブネット(AJSROOT1:/PROD/X:@A1)が異常終了 <!channel> <https://evil|x> & "
+        + "長" * 3500,
         EVDATE=None,
         EVHOST="?AJS2EVHOST?",
     )
@@ -214,7 +242,11 @@ def test_ignored_and_unrouted_events_exit_0_and_say_why(setup, slack):
 
 def test_self_guard_under_jp1(setup, slack):
     config, env = setup
-    values = env(EVID="4107:0", EVMSG="KAVS0265-E job (AJSROOT1:/OPS/MON/NOTIFY:@A1) ended", AJSJOBNAME="/OPS/MON/NOTIFY")
+    values = env(
+        EVID="4107:0",
+        EVMSG="KAVS0265-E job (AJSROOT1:/OPS/MON/NOTIFY:@A1) ended",
+        AJSJOBNAME="/OPS/MON/NOTIFY",
+    )
     result = run([], values)
     assert result.returncode == 0 and "ignored by self_guard" in result.stderr
     assert slack.received == []
@@ -235,12 +267,18 @@ def test_every_sample_dry_runs_with_the_shipped_config(sample):
 def test_dry_run_shows_the_decision_and_sends_nothing(setup, slack, tmp_path):
     config, env = setup
     envfile = tmp_path / "e.env"
-    envfile.write_text((SAMPLES / "jobnet-end-delay-en.env").read_text(encoding="utf-8"), encoding="utf-8")
+    envfile.write_text(
+        (SAMPLES / "jobnet-end-delay-en.env").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     result = run(["--dry-run", "--env-file", str(envfile)], env(EVID="4104:0"))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["event"]["event_id"] == "4123"  # from the file, not the environment
-    assert report["classification"] == {"level": "warning", "level_reason": "built-in table for event 4123", "scope": "production"}
+    assert report["classification"] == {
+        "level": "warning",
+        "level_reason": "built-in table for event 4123",
+        "scope": "production",
+    }
     assert [(m["route"], m["destination"]) for m in report["messages"]] == [("rest", "notice")]
     assert report["messages"][0]["webhook"] == "environment variable HOOK_NOTICE"
     assert slack.received == []
@@ -259,7 +297,8 @@ def test_env_file_errors_exit_65(setup, tmp_path):
 def test_literal_webhook_url_never_appears_in_outputs(tmp_path, slack):
     config = tmp_path / "c.toml"
     config.write_text(
-        f'[destinations.a]\nwebhook_url = "{slack.url("alerts")}"\n[[routes]]\ndestination = "a"\n', encoding="utf-8"
+        f'[destinations.a]\nwebhook_url = "{slack.url("alerts")}"\n[[routes]]\ndestination = "a"\n',
+        encoding="utf-8",
     )
     slack.script("alerts", fakeslack.NOT_FOUND)
     env = clean_env(JP1NOTIFY_CONFIG=str(config), **event_env())
@@ -276,7 +315,7 @@ def test_check_config_summarises_routes_and_warns(setup):
     result = run(["check-config"], values)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "1. prod errors: levels error; scopes production -> alerts, mention <!channel>" in out
+    assert "1. prod errors: levels error; scopes production -> alerts, mention @channel" in out
     assert "alerts: environment variable HOOK_ALERTS (readable)" in out
     assert "notice: environment variable HOOK_NOTICE (NOT readable here)" in out
     assert "no catch-all route" in out
@@ -295,3 +334,22 @@ def test_usage_errors_exit_64_and_version_works():
     assert run(["frobnicate"], clean_env()).returncode == 64
     version = run(["--version"], clean_env())
     assert version.returncode == 0 and version.stdout.startswith("jp1notify ")
+
+
+@pytest.mark.parametrize("via", ["config", "environment"])
+def test_proxy_from_config_or_environment(setup, slack, via):
+    config, env = setup
+    values = env()
+    # The webhook's own address refuses connections: only the proxy (the fake) can deliver.
+    values["HOOK_ALERTS"] = (
+        "http://127.0.0.1:9/services/T0FAKE/B0FAKE/" + fakeslack.SECRET + "alerts"
+    )
+    proxy = f"http://127.0.0.1:{slack.port}"
+    if via == "config":
+        config.write_text(config.read_text().replace("[http]", f'[http]\nproxy = "{proxy}"'))
+    else:
+        values["HTTP_PROXY"] = proxy
+    result = run([], values)
+    assert result.returncode == 0, result.stderr
+    assert [r.proxied for r in slack.received] == [True]
+    assert_clean(result, config)

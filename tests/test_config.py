@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MINIMAL, ROOT, make_config
 from jp1notify.config import ConfigError, find_config, load_config, resolve_webhook
+
+from conftest import MINIMAL, ROOT, make_config
 
 
 def problems(text: str) -> list[str]:
@@ -20,45 +21,76 @@ def test_shipped_example_config_is_valid():
 
 
 def test_unknown_destination_names_the_key_and_the_known_ones():
-    text = MINIMAL + '[destinations.notice]\nwebhook_url_env = "X"\n[[routes]]\ndestination = "alert"\n'
-    assert problems(text) == ["routes[1].destination: unknown destination 'alert' (known: alerts, notice)"]
+    text = (
+        MINIMAL
+        + '[destinations.notice]\nwebhook_url_env = "X"\n[[routes]]\ndestination = "alert"\n'
+    )
+    assert problems(text) == [
+        "routes[1].destination: unknown destination 'alert' (known: alerts, notice)"
+    ]
 
 
 def test_unknown_key_suggests_the_right_one():
-    (line,) = problems(MINIMAL.replace('destination = "alerts"', 'destination = "alerts"\ndestnation = "x"'))
+    (line,) = problems(
+        MINIMAL.replace('destination = "alerts"', 'destination = "alerts"\ndestnation = "x"')
+    )
     assert line.startswith("routes[0].destnation: unknown key (allowed: ")
     assert "did you mean 'destination'?" in line
 
 
 def test_unknown_key_in_a_destination_lists_destination_keys():
-    (line,) = problems(MINIMAL.replace('webhook_url_env = "HOOK_ALERTS"', 'webhook_url_env = "H"\nwebhok_url = "x"'))
-    assert line.startswith("destinations.alerts.webhok_url: unknown key (allowed: language, webhook_url,")
+    (line,) = problems(
+        MINIMAL.replace(
+            'webhook_url_env = "HOOK_ALERTS"', 'webhook_url_env = "H"\nwebhok_url = "x"'
+        )
+    )
+    assert line.startswith(
+        "destinations.alerts.webhok_url: unknown key (allowed: language, webhook_url,"
+    )
 
 
 @pytest.mark.parametrize(
     ("patch", "expected"),
     [
-        (('destination = "alerts"', 'destination = "alerts"\nlevels = ["fatal"]'),
-         "routes[0].levels[0]: 'fatal' is not allowed (allowed: error, warning, info, success)"),
-        (('destination = "alerts"', 'destination = "alerts"\nmention = "@channel"'),
-         "routes[0].mention: '@channel' is not a mention (allowed: none, channel, here, everyone, "
-         "a user group ID like S0123ABCD, a user ID like U0123ABCD)"),
-        (('destination = "alerts"', 'destination = "alerts"\nunits = ["PROD/**"]'),
-         "routes[0].units[0]: unit pattern 'PROD/**' must be a full path starting with '/', e.g. '/PROD/**'"),
-        (('destination = "alerts"', 'destination = "alerts"\nscopes = ["prod"]'),
-         "routes[0].scopes: unknown scope 'prod' (known: other)"),
-        (('destination = "alerts"', 'destination = "alerts"\nevent_ids = ["41O4"]'),
-         "routes[0].event_ids[0]: '41O4' is not a JP1 event ID (hex, e.g. '4104' or '00004104')"),
-        (('timezone = "Asia/Tokyo"', 'timezone = "Asia/Tokio"'),
-         "message.timezone: unknown time zone 'Asia/Tokio' (e.g. Asia/Tokyo, UTC, +09:00)"),
-        (('language = "en"', 'language = "fr"'),
-         "message.language: 'fr' is not allowed (allowed: ja, en)"),
-        (('webhook_url_env = "HOOK_ALERTS"', 'webhook_url_env = "A"\nwebhook_url_file = "b"'),
-         "destinations.alerts: exactly one of webhook_url, webhook_url_env, webhook_url_file must be "
-         "set (found webhook_url_env, webhook_url_file)"),
+        (
+            ('destination = "alerts"', 'destination = "alerts"\nlevels = ["fatal"]'),
+            "routes[0].levels[0]: 'fatal' is not allowed (allowed: error, warning, info, success)",
+        ),
+        (
+            ('destination = "alerts"', 'destination = "alerts"\nmention = "@channel"'),
+            "routes[0].mention: '@channel' is not a mention (allowed: none, channel, here, everyone, "
+            "a user group ID like S0123ABCD, a user ID like U0123ABCD)",
+        ),
+        (
+            ('destination = "alerts"', 'destination = "alerts"\nunits = ["PROD/**"]'),
+            "routes[0].units[0]: unit pattern 'PROD/**' must be a full path starting with '/', e.g. '/PROD/**'",
+        ),
+        (
+            ('destination = "alerts"', 'destination = "alerts"\nscopes = ["prod"]'),
+            "routes[0].scopes: unknown scope 'prod' (known: other)",
+        ),
+        (
+            ('destination = "alerts"', 'destination = "alerts"\nevent_ids = ["41O4"]'),
+            "routes[0].event_ids[0]: '41O4' is not a JP1 event ID (hex, e.g. '4104' or '00004104')",
+        ),
+        (
+            ('timezone = "Asia/Tokyo"', 'timezone = "Asia/Tokio"'),
+            "message.timezone: unknown time zone 'Asia/Tokio' (e.g. Asia/Tokyo, UTC, +09:00)",
+        ),
+        (
+            ('language = "en"', 'language = "fr"'),
+            "message.language: 'fr' is not allowed (allowed: ja, en)",
+        ),
+        (
+            ('webhook_url_env = "HOOK_ALERTS"', 'webhook_url_env = "A"\nwebhook_url_file = "b"'),
+            "destinations.alerts: exactly one of webhook_url, webhook_url_env, webhook_url_file must be "
+            "set (found webhook_url_env, webhook_url_file)",
+        ),
         (('[[routes]]\ndestination = "alerts"', ""), "routes: required key is missing"),
-        (('language = "en"', 'language = "en"\ncolors = { error = "red" }'),
-         "message.colors.error: 'red' is not a colour (#RRGGBB, good, warning, danger)"),
+        (
+            ('language = "en"', 'language = "en"\ncolors = { error = "red" }'),
+            "message.colors.error: 'red' is not a colour (#RRGGBB, good, warning, danger)",
+        ),
     ],
 )
 def test_one_readable_line_per_problem(patch, expected):
@@ -130,7 +162,11 @@ def test_webhook_sources(tmp_path: Path):
     assert resolve_webhook(config.destinations["e"], config, {"H": hook}) == hook
     assert resolve_webhook(config.destinations["f"], config, {}) == hook
     assert resolve_webhook(config.destinations["u"], config, {}) == hook
-    with pytest.raises(ConfigError, match="destinations.e.webhook_url_env: environment variable H is not set"):
+    with pytest.raises(
+        ConfigError, match="destinations.e.webhook_url_env: environment variable H is not set"
+    ):
         resolve_webhook(config.destinations["e"], config, {})
     with pytest.raises(ConfigError, match="must start with https://"):
-        resolve_webhook(config.destinations["e"], config, {"H": "http://hooks.slack.com/services/x"})
+        resolve_webhook(
+            config.destinations["e"], config, {"H": "http://hooks.slack.com/services/x"}
+        )

@@ -15,8 +15,22 @@ SETTINGS = HttpSettings(timeout=2, retry_budget=10, max_attempts=4, proxy=None, 
         (200, "ok", {}, DELIVERED, "ok", None),
         (200, '{"ok":true}', {}, DELIVERED, "ok", None),
         (200, "<html>proxy login</html>", {}, RETRY, "unexpected answer", None),
-        (429, '{"ok":false,"error":"rate_limited","retry_after":3}', {"retry-after": "7"}, RETRY, "rate limited", 7.0),
-        (429, '{"ok":false,"error":"rate_limited","retry_after":3}', {}, RETRY, "rate limited", 3.0),
+        (
+            429,
+            '{"ok":false,"error":"rate_limited","retry_after":3}',
+            {"retry-after": "7"},
+            RETRY,
+            "rate limited",
+            7.0,
+        ),
+        (
+            429,
+            '{"ok":false,"error":"rate_limited","retry_after":3}',
+            {},
+            RETRY,
+            "rate limited",
+            3.0,
+        ),
         (429, "", {}, RETRY, "rate limited", 1.0),
         (429, "", {"retry-after": "0"}, RETRY, "rate limited", 1.0),
         (429, "", {"retry-after": "99999"}, RETRY, "rate limited", 3600.0),
@@ -52,7 +66,11 @@ def test_judge_table(status, body, headers, outcome, reason_part, retry_after):
         (httpx.ReadTimeout("t"), RETRY, "timed out"),
         (httpx.ConnectError("[Errno 111] Connection refused"), RETRY, "network error"),
         (httpx.ProxyError("407"), RETRY, "proxy error"),
-        (httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"), PERMANENT, "http.ca_file"),
+        (
+            httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+            PERMANENT,
+            "http.ca_file",
+        ),
         (httpx.UnsupportedProtocol("ftp"), PERMANENT, "unusable webhook URL"),
         (httpx.RemoteProtocolError("server disconnected"), RETRY, "network error"),
     ],
@@ -78,14 +96,19 @@ class FakeClock:
 def send(settings=SETTINGS):
     clock = FakeClock()
     with httpx.Client() as client:
-        verdict, attempts = post(client, URL, {"text": "hi"}, settings, sleep=clock.sleep, clock=clock, rand=lambda: 1.0)
+        verdict, attempts = post(
+            client, URL, {"text": "hi"}, settings, sleep=clock.sleep, clock=clock, rand=lambda: 1.0
+        )
     return verdict, attempts, clock.sleeps
 
 
 @respx.mock
 def test_429_waits_retry_after_then_delivers():
     route = respx.post(URL).mock(
-        side_effect=[httpx.Response(429, headers={"Retry-After": "2"}, text="rate_limited"), httpx.Response(200, text="ok")]
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "2"}, text="rate_limited"),
+            httpx.Response(200, text="ok"),
+        ]
     )
     verdict, attempts, sleeps = send()
     assert (verdict.outcome, attempts, sleeps) == (DELIVERED, 2, [2.0])
@@ -97,7 +120,11 @@ def test_429_waits_retry_after_then_delivers():
 @respx.mock
 def test_5xx_and_network_errors_back_off_then_deliver():
     respx.post(URL).mock(
-        side_effect=[httpx.Response(500, text="rollup_error"), httpx.ConnectError("refused"), httpx.Response(200, text="ok")]
+        side_effect=[
+            httpx.Response(500, text="rollup_error"),
+            httpx.ConnectError("refused"),
+            httpx.Response(200, text="ok"),
+        ]
     )
     verdict, attempts, sleeps = send()
     assert (verdict.outcome, attempts, sleeps) == (DELIVERED, 3, [0.5, 1.0])
@@ -119,7 +146,9 @@ def test_attempts_are_bounded():
 
 @respx.mock
 def test_retry_after_beyond_the_budget_gives_up_at_once():
-    route = respx.post(URL).mock(return_value=httpx.Response(429, headers={"Retry-After": "60"}, text=""))
+    route = respx.post(URL).mock(
+        return_value=httpx.Response(429, headers={"Retry-After": "60"}, text="")
+    )
     verdict, attempts, sleeps = send()
     assert (verdict.outcome, attempts, sleeps, route.call_count) == (RETRY, 1, [], 1)
     assert "past the retry budget" in verdict.reason

@@ -45,9 +45,15 @@ def test_malformed_event_id_is_a_visible_problem_not_a_crash(raw):
             UnitRef("AJSROOT1", "/本番/日次/売上集計", "@A1"),
         ),
         # parentheses inside a unit name still parse when the execution ID closes the reference
-        ("KAVS0265-E job (AJSROOT1:/G/NET(2)/JOB:@A7) ended", UnitRef("AJSROOT1", "/G/NET(2)/JOB", "@A7")),
+        (
+            "KAVS0265-E job (AJSROOT1:/G/NET(2)/JOB:@A7) ended",
+            UnitRef("AJSROOT1", "/G/NET(2)/JOB", "@A7"),
+        ),
         # a later parenthesised detail is not taken for the unit
-        ("KAVS0265-E ジョブ(AJSROOT1:/G/N/J:@A1)が異常終了しました(戻り値:2)", UnitRef("AJSROOT1", "/G/N/J", "@A1")),
+        (
+            "KAVS0265-E ジョブ(AJSROOT1:/G/N/J:@A1)が異常終了しました(戻り値:2)",
+            UnitRef("AJSROOT1", "/G/N/J", "@A1"),
+        ),
         ("no unit here (return code: 2)", UnitRef()),
     ],
 )
@@ -57,7 +63,9 @@ def test_unit_reference_in_messages(message, unit):
 
 def test_deep_unit_path_keeps_every_level():
     path = "/" + "/".join(f"L{i}" for i in range(30))
-    event = parse_event({"EVID": "4104:0", "EVMSG": f"KAVS0262-E jobnet (AJSROOT1:{path}:@A1) ended"})
+    event = parse_event(
+        {"EVID": "4104:0", "EVMSG": f"KAVS0262-E jobnet (AJSROOT1:{path}:@A1) ended"}
+    )
     assert event.unit.path == path
 
 
@@ -92,7 +100,11 @@ def test_optional_variables_extended_attributes_and_windows_case():
     )
     assert event.event_id == "4107"
     assert (event.severity, event.detail, event.user, event.group, event.process_id) == (
-        "Error", "detail", "jp1admin", "ops", "-1"
+        "Error",
+        "detail",
+        "jp1admin",
+        "ops",
+        "-1",
     )
     assert event.env == {"EVENV1": "captured"}
     assert event.attributes == {"OBJECT_NAME": "/G/N/J", "PRODUCT_NAME": "/HITACHI/JP1/AJS"}
@@ -100,12 +112,16 @@ def test_optional_variables_extended_attributes_and_windows_case():
 
 
 def test_object_name_attribute_supplies_the_unit_when_the_message_has_none():
-    event = parse_event({"EVID": "4104:0", "EVMSG": "truncated mess", "EV:OBJECT_NAME": "AJSROOT2:/G/N"})
+    event = parse_event(
+        {"EVID": "4104:0", "EVMSG": "truncated mess", "EV:OBJECT_NAME": "AJSROOT2:/G/N"}
+    )
     assert event.unit == UnitRef("AJSROOT2", "/G/N", None)
 
 
 def test_garbled_date_and_missing_unit_are_noted():
-    event = parse_event({"EVID": "4104:0", "EVMSG": "KAVS0262-E cut off befo", "EVDATE": "22/11/2026"})
+    event = parse_event(
+        {"EVID": "4104:0", "EVMSG": "KAVS0262-E cut off befo", "EVDATE": "22/11/2026"}
+    )
     assert "no unit name (/path) found in EVMSG" in event.problems
     assert any("EVDATE" in p for p in event.problems)
 
@@ -121,3 +137,13 @@ def test_garbled_date_and_missing_unit_are_noted():
 )
 def test_parse_unit_name(text, unit):
     assert parse_unit_name(text) == unit
+
+
+def test_undecodable_posix_bytes_become_text_not_a_crash():
+    sjis = "ジョブネット(/本番/N)が異常終了しました".encode("cp932").decode(
+        "utf-8", "surrogateescape"
+    )
+    event = parse_event({"EVID": "4104:0", "EVMSG": sjis, "EVHOST": "\udcff\udcfe"})
+    assert event.message == "ジョブネット(/本番/N)が異常終了しました"
+    assert event.unit.path == "/本番/N"
+    event.host.encode("utf-8")  # replaced, encodable

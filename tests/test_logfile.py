@@ -9,10 +9,22 @@ def test_lines_are_appended_to_a_dated_file_in_logfmt(tmp_path):
     log = LogFile(tmp_path / "logs", 30, ["https://hooks.example/services/T1/B1/SECRET"])
     now = datetime(2026, 11, 22, 2, 13, 5, 123000, tzinfo=JST)
     log.write(now, {"pid": 7, "phase": "start", "unit": "/PROD/日次 バッチ", "skip": None})
-    log.write(now, {"pid": 7, "phase": "end", "reason": 'bad "x" at https://hooks.example/services/T1/B1/SECRET'})
-    lines = (tmp_path / "logs" / "jp1notify-2026-11-22.log").read_text(encoding="utf-8").splitlines()
+    log.write(
+        now,
+        {
+            "pid": 7,
+            "phase": "end",
+            "reason": 'bad "x" at https://hooks.example/services/T1/B1/SECRET',
+        },
+    )
+    lines = (
+        (tmp_path / "logs" / "jp1notify-2026-11-22.log").read_text(encoding="utf-8").splitlines()
+    )
     assert lines[0] == '2026-11-22T02:13:05.123+09:00 pid=7 phase=start unit="/PROD/日次 バッチ"'
-    assert lines[1] == '2026-11-22T02:13:05.123+09:00 pid=7 phase=end reason="bad \\"x\\" at [redacted]"'
+    assert (
+        lines[1]
+        == '2026-11-22T02:13:05.123+09:00 pid=7 phase=end reason="bad \\"x\\" at [redacted]"'
+    )
     assert log.error is None
 
 
@@ -23,7 +35,12 @@ def test_first_write_of_a_day_prunes_old_files(tmp_path):
     log = LogFile(tmp_path, 30, [])
     log.write(datetime(2026, 11, 22, tzinfo=JST), {"phase": "start"})
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["jp1notify-2026-10-23.log", "jp1notify-2026-11-21.log", "jp1notify-2026-11-22.log", "other.log"]
+    assert names == [
+        "jp1notify-2026-10-23.log",
+        "jp1notify-2026-11-21.log",
+        "jp1notify-2026-11-22.log",
+        "other.log",
+    ]
     assert log.prune(date(2026, 11, 22)) == []
 
 

@@ -2,7 +2,6 @@ import json
 
 import pytest
 
-from conftest import MINIMAL, make_config
 from jp1notify.classify import classify
 from jp1notify.event import parse_event
 from jp1notify.message import (
@@ -16,7 +15,11 @@ from jp1notify.message import (
 )
 from jp1notify.routing import route
 
-CONFIG = make_config(MINIMAL.replace('destination = "alerts"', 'destination = "alerts"\nmention = "here"'))
+from conftest import MINIMAL, make_config
+
+CONFIG = make_config(
+    MINIMAL.replace('destination = "alerts"', 'destination = "alerts"\nmention = "here"')
+)
 
 
 def rendered(language="en", config=CONFIG, **env):
@@ -45,7 +48,11 @@ def test_english_message_shape():
     attachment = payload["attachments"][0]
     assert payload["text"] == "<!here> [ERROR] Jobnet ended abnormally: /PROD/DAILY/BACKUP"
     assert attachment["color"] == "#D40E0D"
-    assert attachment["fallback"] == attachment["title"] == "[ERROR] Jobnet ended abnormally: /PROD/DAILY/BACKUP"
+    assert (
+        attachment["fallback"]
+        == attachment["title"]
+        == "[ERROR] Jobnet ended abnormally: /PROD/DAILY/BACKUP"
+    )
     assert attachment["text"].startswith("KAVS0262-E jobnet")
     assert fields(result) == {
         "Event": "4104 Jobnet ended abnormally (KAVS0262-E)",
@@ -63,7 +70,14 @@ def test_english_message_shape():
 def test_japanese_labels():
     result = rendered("ja")
     assert result.payload["text"] == "<!here> [エラー] ジョブネット異常終了: /PROD/DAILY/BACKUP"
-    assert set(fields(result)) >= {"イベント", "ユニット", "実行ID", "スケジューラーサービス", "ホスト", "発生日時"}
+    assert set(fields(result)) >= {
+        "イベント",
+        "ユニット",
+        "実行ID",
+        "スケジューラーサービス",
+        "ホスト",
+        "発生日時",
+    }
 
 
 @pytest.mark.parametrize(
@@ -77,7 +91,9 @@ def test_level_colours_and_labels(evid, color, label):
 
 
 def test_configured_colour():
-    config = make_config(MINIMAL.replace('timezone = "Asia/Tokyo"', 'colors = { error = "danger" }'))
+    config = make_config(
+        MINIMAL.replace('timezone = "Asia/Tokyo"', 'colors = { error = "danger" }')
+    )
     assert rendered(config=config).payload["attachments"][0]["color"] == "danger"
 
 
@@ -112,7 +128,9 @@ def test_long_unit_path_keeps_its_end_in_the_title():
 
 
 def test_missing_fields_are_visible_and_nothing_crashes():
-    result = rendered(EVID="garbage", EVDATE=None, EVTIME=None, EVHOST="?AJS2EVHOST?", EVIPADDR=None)
+    result = rendered(
+        EVID="garbage", EVDATE=None, EVTIME=None, EVHOST="?AJS2EVHOST?", EVIPADDR=None
+    )
     notes = fields(result)["Notes"]
     assert "missing: EVDATE, EVTIME, EVHOST, EVIPADDR" in notes and "'garbage'" in notes
     assert "ts" not in result.payload["attachments"][0]
@@ -126,9 +144,19 @@ def test_unknown_event_id_is_named_by_its_code():
 
 def test_extra_fields_and_field_cap():
     config = make_config(
-        MINIMAL.replace('timezone = "Asia/Tokyo"', 'extra_fields = ["EVUSR", "EVENV1", "EV:OBJECT_NAME", "EVGRP", "EVDETAIL"]')
+        MINIMAL.replace(
+            'timezone = "Asia/Tokyo"',
+            'extra_fields = ["EVUSR", "EVENV1", "EV:OBJECT_NAME", "EVGRP", "EVDETAIL"]',
+        )
     )
-    result = rendered(config=config, EVUSR="jp1admin", EVENV1="e1", **{"EV:OBJECT_NAME": "obj"}, EVDETAIL="d", EVGRP="g")
+    result = rendered(
+        config=config,
+        EVUSR="jp1admin",
+        EVENV1="e1",
+        **{"EV:OBJECT_NAME": "obj"},
+        EVDETAIL="d",
+        EVGRP="g",
+    )
     got = fields(result)
     assert got["EVUSR"] == "jp1admin" and got["EVENV1"] == "e1" and got["EV:OBJECT_NAME"] == "obj"
     assert len(result.payload["attachments"][0]["fields"]) <= MAX_FIELDS

@@ -31,7 +31,12 @@ def test_unit_pattern_matches_whole_path(pattern, path, expected):
 
 @pytest.mark.parametrize(
     ("pattern", "message"),
-    [("PROD/**", "starting with '/'"), ("/PROD**", "whole segment"), ("/A//B", "empty segment"), ("/A/", "empty")],
+    [
+        ("PROD/**", "starting with '/'"),
+        ("/PROD**", "whole segment"),
+        ("/A//B", "empty segment"),
+        ("/A/", "empty"),
+    ],
 )
 def test_bad_patterns_explain_themselves(pattern, message):
     with pytest.raises(PatternError, match=message):

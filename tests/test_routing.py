@@ -1,7 +1,8 @@
-from conftest import make_config
 from jp1notify.classify import classify
 from jp1notify.event import parse_event
 from jp1notify.routing import route
+
+from conftest import make_config
 
 CONFIG = make_config(
     """
