@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from jp1notify import __version__
 from jp1notify.classify import Classification, classify
@@ -26,6 +26,9 @@ from jp1notify.logfile import LogFile
 from jp1notify.message import Rendered, render
 from jp1notify.redaction import redact
 from jp1notify.routing import Decision, Delivery, route
+
+if TYPE_CHECKING:
+    from jp1notify.delivery import Result
 
 # Exit codes (sysexits.h values, so they differ from the 1 that many tools return; never 1, -1
 # or 255, which JP1 and other programs use). Keep in step with the README's table.
@@ -142,7 +145,7 @@ def _send(
         return EXIT_OK, "unrouted", details
     from jp1notify import delivery as slack  # httpx is only imported when something is sent
 
-    results = _deliver(run, config, event, _plan(config, event, classification, decision), environ)
+    results = _deliver(run, config, _plan(config, event, classification, decision), environ)
     for result in results:
         attempts = f"{result.attempts} attempt{'s' if result.attempts != 1 else ''}"
         if result.outcome == slack.DELIVERED:
@@ -178,8 +181,8 @@ def _plan(
 
 
 def _deliver(
-    run: Invocation, config: Config, event: Event, plans: list[Plan], environ: Mapping[str, str]
-) -> list[Any]:
+    run: Invocation, config: Config, plans: list[Plan], environ: Mapping[str, str]
+) -> list[Result]:
     from jp1notify import delivery as slack
     from jp1notify.config import resolve_webhook
 
