@@ -29,15 +29,18 @@ from jp1notify.routing import Decision, Delivery, route
 
 if TYPE_CHECKING:
     from jp1notify.delivery import Result
+    from jp1notify.outbox import DrainReport
+    from jp1notify.store import Recorded, Store
 
 # Exit codes (sysexits.h values, so they differ from the 1 that many tools return; never 1, -1
 # or 255, which JP1 and other programs use). Keep in step with the README's table.
-EXIT_OK = 0  # delivered to every destination, ignored by a rule, or matched no route
+EXIT_OK = 0  # delivered or safely queued; or ignored by a rule, a duplicate, matched no route
 EXIT_USAGE = 64  # wrong command-line arguments
 EXIT_EVENT = 65  # no usable JP1 event in the environment (or the --env-file is unreadable)
-EXIT_UNDELIVERABLE = 69  # Slack refused permanently (channel gone, webhook revoked, ...)
-EXIT_INTERNAL = 70  # a bug in jp1notify; the traceback is in the log
-EXIT_TEMPFAIL = 75  # Slack or the network failed and retries ran out; worth running again
+EXIT_UNDELIVERABLE = 69  # Slack refused permanently: a message is dead (channel gone, ...)
+EXIT_INTERNAL = 70  # a bug in jp1notify; the traceback is on stderr
+EXIT_LOST = 74  # the event could be neither delivered nor stored (store and Slack both failed)
+EXIT_INTERRUPTED = 75  # stopped by Ctrl+C or a kill; what was recorded stays queued
 EXIT_CONFIG = 78  # the config is invalid or a webhook URL cannot be read
 
 DEBUG_ENV = "JP1NOTIFY_DEBUG"  # set to 1 to let unexpected exceptions propagate (tests)
@@ -83,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jp1notify: {exc}", file=sys.stderr)
         return EXIT_EVENT
     except KeyboardInterrupt:
-        print("jp1notify: interrupted", file=sys.stderr)
-        return EXIT_TEMPFAIL
+        print("jp1notify: interrupted; recorded events stay queued", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if environ.get(DEBUG_ENV):
             raise
@@ -119,31 +122,172 @@ def cmd_send(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         host=event.host,
         source="env-file" if args.env_file else "environment",
     )
-    code, outcome, details = _send(run, config, event, environ)
+    code, outcome, details = _notify(run, config, event, environ)
     run.log_line("end", outcome=outcome, exit=code, elapsed_ms=run.elapsed_ms(), **details)
     if run.log.error:
         run.say(f"warning: {run.log.error}; set log.dir in the config to a writable folder")
     return code
 
 
-def _send(
+def _notify(
     run: Invocation, config: Config, event: Event, environ: Mapping[str, str]
 ) -> tuple[int, str, dict[str, object]]:
-    """Classify, route, render and deliver. Returns (exit code, outcome, fields for the log)."""
+    """Classify, route, record, send. Returns (exit code, outcome, fields for the log)."""
     classification = classify(event, config)
     decision = route(event, classification, config)
     details: dict[str, object] = {"level": classification.level, "scope": classification.scope}
+    details["routes"] = ",".join(f"{d.route.name}>{d.destination}" for d in decision.deliveries)
     if decision.ignored_by:
         run.say(f"event {_describe(event)} ignored by {decision.ignored_by}")
-        return EXIT_OK, "ignored", {**details, "rule": decision.ignored_by}
-    if decision.unrouted:
+        details["rule"] = decision.ignored_by
+    elif decision.unrouted:
         run.say(
             f"warning: event {_describe(event)} ({classification.level}, scope "
             f"{classification.scope}) matched no route and no ignore rule, so nobody was "
             "notified. Add a catch-all route (no conditions) or an [[ignore]] rule."
         )
-        return EXIT_OK, "unrouted", details
-    from jp1notify import delivery as slack  # httpx is only imported when something is sent
+    outcome = "ignored" if decision.ignored_by else "unrouted" if decision.unrouted else None
+    import sqlite3
+
+    from jp1notify.store import StoreError
+
+    try:
+        store = _open_store(run, config)
+        recorded = _record(store, event, classification, decision, config)
+    except (StoreError, sqlite3.Error) as exc:
+        run.say(
+            f"warning: the store is not usable ({exc}); sending without it, so an undelivered "
+            f"event cannot be queued. Check that outbox.data_dir ({config.outbox.data_dir}) is "
+            "a writable local folder."
+        )
+        if outcome:
+            return EXIT_OK, outcome, details
+        return _send_directly(run, config, event, classification, decision, environ, details)
+    try:
+        if recorded.duplicate:
+            run.say(f"event {_describe(event)} was already recorded; not sent again")
+            outcome = "duplicate"
+        report = _drain(run, store, config, environ) if store.has_pending() else None
+        states = store.message_states(recorded.message_ids) if recorded.message_ids else []
+    except sqlite3.Error as exc:
+        run.say(f"the event is recorded, but the store failed while sending: {exc}")
+        return EXIT_LOST, "store_error", details
+    finally:
+        store.close()
+    if report:
+        details.update(posts=report.posts, sent=report.sent, stopped=report.stopped)
+    return _own_outcome(run, event, states, report, outcome, details)
+
+
+def _own_outcome(
+    run: Invocation,
+    event: Event,
+    states: list[tuple[str, str, str | None]],
+    report: DrainReport | None,
+    outcome: str | None,
+    details: dict[str, object],
+) -> tuple[int, str, dict[str, object]]:
+    """The exit code of `send`: this event's messages, and anything this process buried."""
+    details["results"] = ",".join(f"{dest}:{state}" for dest, state, _ in states)
+    own = {state for _, state, _ in states}
+    if outcome is None:
+        outcome = "dead" if "dead" in own else "queued" if "pending" in own else "delivered"
+    others = " (another jp1notify process is sending)" if report and not report.holder else ""
+    for destination, state, error in states:
+        if state == "sent":
+            run.say(f"event {_describe(event)} delivered to {destination}")
+        elif state == "pending":
+            reason = f"; last failure: {error}" if error else ""
+            run.say(
+                f"event {_describe(event)} queued for {destination}{others}{reason}. "
+                "It goes out with the next event or `jp1notify flush`."
+            )
+    if report and report.config_errors:
+        return EXIT_CONFIG, outcome, details
+    if (report and report.dead) or outcome == "dead":
+        return EXIT_UNDELIVERABLE, outcome, details
+    return EXIT_OK, outcome, details
+
+
+def _open_store(run: Invocation, config: Config) -> Store:
+    """The store, moving a corrupt file aside (and saying so) rather than failing on it."""
+    from jp1notify.store import Store, StoreError, quarantine
+
+    try:
+        return Store.open(config.outbox.data_dir)
+    except StoreError as exc:
+        if not exc.corrupt:
+            raise
+        moved = quarantine(config.outbox.data_dir)
+        run.say(
+            f"warning: the store was corrupt ({exc}); moved to {moved} and started afresh. "
+            "Messages still pending in it were not sent: inspect it with the sqlite3 tool."
+        )
+        run.log_line("store", outcome="quarantined", moved_to=moved)
+        return Store.open(config.outbox.data_dir)
+
+
+def _record(
+    store: Store, event: Event, classification: Classification, decision: Decision, config: Config
+) -> Recorded:
+    import json
+
+    from jp1notify.store import EventRecord, NewMessage
+
+    outcome = "ignored" if decision.ignored_by else "unrouted" if decision.unrouted else "routed"
+    record = EventRecord(
+        dedup_key=event.dedup_key,
+        event_id=event.event_id or event.raw_id,
+        unit=event.unit.path,
+        jobnet=event.jobnet,
+        service=event.unit.service,
+        exec_id=event.unit.exec_id,
+        level=classification.level,
+        scope=classification.scope,
+        outcome=outcome,
+        rule=decision.ignored_by,
+        event_json=json.dumps(event.to_dict(), ensure_ascii=False),
+    )
+    messages = [
+        NewMessage(d.destination, d.route.name, d.route.mentions) for d in decision.deliveries
+    ]
+    now = time.time()
+    recorded = store.record(record, messages, now)
+    store.prune_daily(config.outbox.retention_days, now)
+    return recorded
+
+
+def _drain(
+    run: Invocation, store: Store, config: Config, environ: Mapping[str, str]
+) -> DrainReport:
+    """Send what the store holds if this process gets the lease; say what went wrong."""
+    from jp1notify.outbox import Sender
+
+    report = Sender(store, config, environ, run.secrets).drain()
+    for dead in report.dead:
+        run.say(
+            f"message {dead.message_id} to {dead.destination} is dead (will not be retried): "
+            f"{dead.reason}. See `jp1notify history --state dead`."
+        )
+        run.log_line("dead", message=dead.message_id, destination=dead.destination, reason=dead.reason)
+    for problem in report.config_errors:
+        run.say(f"cannot send: {problem}; the messages stay queued")
+    for note in report.notes:
+        run.say(note)
+    return report
+
+
+def _send_directly(
+    run: Invocation,
+    config: Config,
+    event: Event,
+    classification: Classification,
+    decision: Decision,
+    environ: Mapping[str, str],
+    details: dict[str, object],
+) -> tuple[int, str, dict[str, object]]:
+    """Without a store: post now with bounded retries (the behaviour before the outbox)."""
+    from jp1notify import delivery as slack
 
     results = _deliver(run, config, _plan(config, event, classification, decision), environ)
     for result in results:
@@ -156,14 +300,14 @@ def _send(
                 f"({attempts}): {result.reason}"
             )
     outcomes = {r.outcome for r in results}
-    details["routes"] = ",".join(f"{p.route.name}>{p.destination}" for p in decision.deliveries)
     details["results"] = ",".join(f"{r.destination}:{r.outcome}" for r in results)
     if "config" in outcomes:
         return EXIT_CONFIG, "config_error", details
     if slack.PERMANENT in outcomes:
-        return EXIT_UNDELIVERABLE, "undeliverable", details
+        return EXIT_UNDELIVERABLE, "dead", details
     if slack.RETRY in outcomes:
-        return EXIT_TEMPFAIL, "failed_temporarily", details
+        run.say("the event could be neither delivered nor stored")
+        return EXIT_LOST, "lost", details
     return EXIT_OK, "delivered", details
 
 
@@ -175,7 +319,17 @@ def _plan(
         destination = config.destinations[delivery.destination]
         language = destination.language or config.language
         plans.append(
-            Plan(delivery, render(event, classification, delivery.route, language, config))
+            Plan(
+                delivery,
+                render(
+                    event,
+                    classification,
+                    delivery.route.name,
+                    delivery.route.mentions,
+                    language,
+                    config,
+                ),
+            )
         )
     return plans
 
@@ -239,6 +393,45 @@ def _dry_run(config: Config, source: Mapping[str, str]) -> int:
     return EXIT_OK
 
 
+def cmd_flush(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Send what is queued (operators schedule this in JP1 every few minutes)."""
+    config = load_config(find_config(args.config, environ))
+    run = Invocation(config)
+    from jp1notify.store import StoreError
+
+    try:
+        store = _open_store(run, config)
+    except StoreError as exc:
+        run.say(f"{exc}; check outbox.data_dir")
+        return EXIT_LOST
+    try:
+        report = _drain(run, store, config, environ)
+        counts = store.counts()
+    finally:
+        store.close()
+    if not report.holder:
+        run.say("another jp1notify process is sending; it will drain the queue")
+    else:
+        run.say(
+            f"flush: {report.sent} messages sent in {report.posts} posts; "
+            f"{counts.get('pending', 0)} pending, {len(report.dead)} died now, "
+            f"{counts.get('dead', 0)} dead in all"
+            + (f"; last failure: {report.retry_reasons[-1]}" if report.retry_reasons else "")
+        )
+    run.log_line("flush", sent=report.sent, posts=report.posts, stopped=report.stopped,
+                 pending=counts.get("pending", 0), elapsed_ms=run.elapsed_ms())
+    if report.config_errors:
+        return EXIT_CONFIG
+    return EXIT_UNDELIVERABLE if report.dead else EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from jp1notify.history import show_history
+
+    config = load_config(find_config(args.config, environ))
+    return show_history(config, args)
+
+
 def cmd_check_config(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from jp1notify.summary import summarize
 
@@ -288,6 +481,17 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate the config and summarise its routes")
     _add_config_option(check)
     check.set_defaults(handler=cmd_check_config)
+    flush = commands.add_parser("flush", help="send what is queued (schedule it in JP1)")
+    _add_config_option(flush)
+    flush.set_defaults(handler=cmd_flush)
+    history = commands.add_parser("history", help="list recent events and their delivery state")
+    _add_config_option(history)
+    history.add_argument("--jobnet", metavar="PATTERN", help="unit or jobnet path pattern: /PROD/**")
+    history.add_argument("--since", metavar="WHEN", help="2h, 30m, 7d, or 2026-11-22[T02:00]")
+    history.add_argument("--state", choices=("pending", "sent", "dead"), help="message state")
+    history.add_argument("--limit", type=int, default=50, help="most events shown (default 50)")
+    history.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    history.set_defaults(handler=cmd_history)
     return parser
 
 

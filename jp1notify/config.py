@@ -102,6 +102,14 @@ class HttpSettings(NamedTuple):
     ca_file: str | None
 
 
+class OutboxSettings(NamedTuple):
+    data_dir: Path
+    retention_days: int
+    drain_seconds: float
+    max_wait_seconds: float
+    digest_interval_seconds: float
+
+
 class Config(NamedTuple):
     """A validated config. Paths are absolute; `timezone` None means the machine's local zone."""
 
@@ -121,6 +129,7 @@ class Config(NamedTuple):
     destinations: dict[str, Destination]
     literal_webhooks: RedactedDict  # destination -> URL given as webhook_url
     http: HttpSettings
+    outbox: OutboxSettings
     log_dir: Path
     log_retention_days: int
 

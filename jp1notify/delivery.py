@@ -96,9 +96,9 @@ def judge_error(exc: httpx.HTTPError) -> Verdict:
     return Verdict(RETRY, f"network error: {detail}")
 
 
-def backoff(attempt: int, rand: Callable[[], float]) -> float:
+def backoff(attempt: int, rand: Callable[[], float], cap: float = BACKOFF_CAP) -> float:
     """Exponential backoff with jitter: about 0.5, 1, 2, 4 ... seconds, capped."""
-    return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)) * (0.5 + rand() / 2)
+    return min(cap, BACKOFF_BASE * 2 ** (attempt - 1)) * (0.5 + rand() / 2)
 
 
 def make_client(settings: HttpSettings) -> httpx.Client:
@@ -129,7 +129,6 @@ def post(
     rand: Callable[[], float] = random.random,
 ) -> tuple[Verdict, int]:
     """Post until delivered, permanent, or out of attempts or budget. Returns (verdict, attempts)."""
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     deadline = clock() + settings.retry_budget
     attempt = 0
     while True:
@@ -139,7 +138,7 @@ def post(
             if attempt == 1
             else max(0.1, min(settings.timeout, deadline - clock()))
         )
-        verdict = _attempt(client, url, body, timeout)
+        verdict = attempt_once(client, url, payload, timeout)
         if verdict.outcome != RETRY or attempt >= settings.max_attempts:
             return verdict, attempt
         wait = verdict.retry_after if verdict.retry_after is not None else backoff(attempt, rand)
@@ -150,11 +149,14 @@ def post(
         sleep(wait)
 
 
-def _attempt(client: httpx.Client, url: str, body: bytes, timeout: float) -> Verdict:
+def attempt_once(
+    client: httpx.Client, url: str, payload: dict[str, Any], timeout: float
+) -> Verdict:
+    """One POST of a payload, judged."""
     try:
         response = client.post(
             url,
-            content=body,
+            content=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
             headers={"Content-Type": "application/json; charset=utf-8"},
             timeout=timeout,
         )

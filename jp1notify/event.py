@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from jp1notify.catalog import CATALOG, EventKind
+from jp1notify.catalog import CATALOG, JOB_EVENTS, EventKind
 
 # The variables jp1notify reads by name; EVENV1-9 and EV:<attribute> are collected as well.
 FIELDS = {
@@ -96,11 +96,44 @@ class Event(NamedTuple):
         """The catalogue entry of this event ID, if jp1notify knows it."""
         return CATALOG.get(self.event_id or "")
 
+    @property
+    def jobnet(self) -> str | None:
+        """The jobnet the event is about: the unit itself, or a job's parent jobnet."""
+        path = self.unit.path
+        if path and self.event_id in JOB_EVENTS:
+            return parent_path(path)
+        return path
+
+    @property
+    def dedup_key(self) -> str:
+        """Identity of the event: the same event recorded twice (two event jobs, a JP1 retry,
+        a re-run of the notifier job) has the same key. Without a unit, the message text
+        stands in for it so that different garbled events stay apart."""
+        parts = [
+            self.event_id or self.raw_id or "",
+            self.host or "",
+            self.unit.service or "",
+            self.unit.path or (self.message or ""),
+            self.unit.exec_id or "",
+            self.date or "",
+            self.time or "",
+        ]
+        return "|".join(parts)
+
     def to_dict(self) -> dict[str, object]:
-        """A JSON-ready view (dry run, logs)."""
+        """A JSON-ready view (dry run, logs, the store)."""
         data = self._asdict()
         data["unit"] = self.unit._asdict()
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        """The inverse of to_dict, for events read back from the store."""
+        values = dict(data)
+        values["unit"] = UnitRef(**values["unit"])
+        values["missing"] = tuple(values["missing"])
+        values["problems"] = tuple(values["problems"])
+        return cls(**values)
 
 
 def parse_event(environ: Mapping[str, str]) -> Event:

@@ -10,12 +10,14 @@ marked with "…" and reported in `Rendered.truncated`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any, NamedTuple
 
 from jp1notify import __version__
+from jp1notify.catalog import LEVELS
 from jp1notify.classify import Classification
-from jp1notify.config import Config, Route
+from jp1notify.config import Config
 from jp1notify.event import FIELDS, Event
 
 # Slack limits. Webhook text: https://docs.slack.dev/messaging/formatting-message-text
@@ -49,6 +51,10 @@ LABELS = {
         "unknown_event": "Event {id}",
         "no_event": "JP1 event",
         "route": "route",
+        "digest_title": "[{level}] {count} JP1 events: {counts}",
+        "digest_more": "…and {count} more events in this jobnet",
+        "digest_footer": "digest of {count} events; details: jp1notify history",
+        "count_level": "{count} {level}",
     },
     "ja": {
         "error": "エラー",
@@ -68,6 +74,10 @@ LABELS = {
         "unknown_event": "イベント {id}",
         "no_event": "JP1イベント",
         "route": "ルート",
+        "digest_title": "[{level}] JP1イベント {count}件: {counts}",
+        "digest_more": "…このジョブネットのほか {count} 件",
+        "digest_footer": "{count} 件のまとめ通知。詳細: jp1notify history",
+        "count_level": "{level} {count}",
     },
 }
 
@@ -117,9 +127,14 @@ def event_name(event: Event, language: str) -> str:
 
 
 def render(
-    event: Event, classification: Classification, route: Route, language: str, config: Config
+    event: Event,
+    classification: Classification,
+    route_name: str,
+    mentions: tuple[str, ...],
+    language: str,
+    config: Config,
 ) -> Rendered:
-    """The webhook payload for one destination."""
+    """The webhook payload of one event for one destination."""
     labels = LABELS[language]
     level = labels[classification.level]
     name = event_name(event, language)
@@ -129,7 +144,7 @@ def render(
     prefix = escape(f"[{level}] {name}: ")
     title, cut = fit(prefix + shorten_path(unit, TITLE_LIMIT - len(prefix)), TITLE_LIMIT)
     _note_cut(cuts, "title", cut)
-    text, cut = fit(" ".join([*route.mentions, title]), TEXT_LIMIT)
+    text, cut = fit(" ".join([*mentions, title]), TEXT_LIMIT)
     _note_cut(cuts, "text", cut)
     body, cut = fit(escape(event.message or f"({labels['missing']}: EVMSG)"), MESSAGE_LIMIT)
     _note_cut(cuts, "message", cut)
@@ -140,7 +155,7 @@ def render(
         "title": title,
         "text": body,
         "fields": _fields(event, classification, language, config, cuts),
-        "footer": escape(f"jp1notify {__version__} | {labels['route']}: {route.name}"),
+        "footer": escape(f"jp1notify {__version__} | {labels['route']}: {route_name}"),
     }
     timestamp = event_datetime(event, config.timezone)
     if timestamp:
@@ -234,3 +249,103 @@ def format_event_time(event: Event, zone: tzinfo | None) -> str | None:
 def _note_cut(cuts: list[str], name: str, cut: bool) -> None:
     if cut:
         cuts.append(name)
+
+
+# Digests: during a storm one message carries many events, grouped by jobnet, so that every
+# event is in Slack within seconds without flooding the channel (or Slack's 1 msg/s limit).
+DIGEST_EVENTS_PER_JOBNET = 5  # more events of one jobnet are summarised as "and N more"
+DIGEST_MAX_ATTACHMENTS = 10  # each holds up to MESSAGE_LIMIT characters of lines; Slack allows 100
+
+
+class DigestItem(NamedTuple):
+    event: Event
+    level: str
+    mentions: tuple[str, ...]
+
+
+class Digest(NamedTuple):
+    payload: dict[str, Any]
+    included: tuple[int, ...]  # indexes of the items it carries; the rest wait for the next one
+
+
+def render_digest(items: Sequence[DigestItem], language: str, config: Config) -> Digest:
+    """One message for many events of one destination: counts by level, then each affected
+    jobnet with its events. Jobnets that do not fit within Slack's limits are left out of
+    `included`, to go in the next digest, rather than hidden."""
+    labels = LABELS[language]
+    chunks: list[str] = []
+    included: list[int] = []
+    for jobnet, indexes in _by_jobnet(items):
+        block = _jobnet_block(jobnet, [items[i] for i in indexes], language)
+        if not _add_block(chunks, block):
+            if not included:  # one jobnet's block alone exceeds an attachment: send it cut
+                chunks.append(fit(block, MESSAGE_LIMIT)[0])
+                included += indexes
+            break
+        included += indexes
+    carried = [items[i] for i in included]
+    worst = min((item.level for item in carried), key=LEVELS.index)
+    counts = ", ".join(
+        labels["count_level"].format(count=n, level=labels[level])
+        for level in LEVELS
+        if (n := sum(1 for item in carried if item.level == level))
+    )
+    title = escape(labels["digest_title"].format(level=labels[worst], count=len(carried), counts=counts))
+    mentions = list(dict.fromkeys(m for item in carried for m in item.mentions))
+    color = config.colors.get(worst, DEFAULT_COLORS[worst])
+    attachments: list[dict[str, Any]] = [{"color": color, "text": chunk} for chunk in chunks]
+    attachments[0].update(fallback=title, title=title)
+    attachments[-1]["footer"] = escape(
+        f"jp1notify {__version__} | " + labels["digest_footer"].format(count=len(carried))
+    )
+    times = [t for item in carried if (t := event_datetime(item.event, config.timezone))]
+    if times:
+        attachments[-1]["ts"] = int(max(times).timestamp())
+    return Digest(
+        {"text": fit(" ".join([*mentions, title]), TEXT_LIMIT)[0], "attachments": attachments},
+        tuple(included),
+    )
+
+
+def _by_jobnet(items: Sequence[DigestItem]) -> list[tuple[str, list[int]]]:
+    """Item indexes grouped by jobnet, the most severe (then the earliest) jobnet first."""
+    groups: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        groups.setdefault(item.event.jobnet or "?", []).append(index)
+    return sorted(
+        groups.items(), key=lambda g: (min(LEVELS.index(items[i].level) for i in g[1]), g[1][0])
+    )
+
+
+def _jobnet_block(jobnet: str, items: list[DigestItem], language: str) -> str:
+    labels = LABELS[language]
+    lines = [escape(jobnet)]
+    for item in items[:DIGEST_EVENTS_PER_JOBNET]:
+        event = item.event
+        job = event.unit.path.rsplit("/", 1)[-1] if event.unit.path and event.unit.path != jobnet else None
+        parts = [
+            event.time,
+            f"[{labels[item.level]}]",
+            event.event_id,
+            event_name(event, language),
+            job,
+            event.unit.exec_id,
+        ]
+        lines.append("  " + escape(" ".join(p for p in parts if p)))
+    hidden = len(items) - DIGEST_EVENTS_PER_JOBNET
+    if hidden > 0:
+        lines.append("  " + escape(labels["digest_more"].format(count=hidden)))
+    return "\n".join(lines)
+
+
+def _add_block(chunks: list[str], block: str) -> bool:
+    """Append a jobnet block to the last attachment text, or start a new one; False if full."""
+    if len(block) > MESSAGE_LIMIT:
+        return False
+    if chunks and len(chunks[-1]) + 1 + len(block) <= MESSAGE_LIMIT:
+        chunks[-1] += "\n" + block
+        return True
+    if len(chunks) == DIGEST_MAX_ATTACHMENTS:
+        return False
+    chunks.append(block)
+    return True

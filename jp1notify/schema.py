@@ -25,6 +25,7 @@ from jp1notify.config import (
     HttpSettings,
     IgnoreRule,
     Matcher,
+    OutboxSettings,
     RedactedDict,
     Route,
     Scope,
@@ -121,6 +122,14 @@ class HttpModel(_Model):
     ca_file: str | None = None
 
 
+class OutboxModel(_Model):
+    data_dir: str = "data"
+    retention_days: int = Field(30, ge=1, le=3650)
+    drain_seconds: float = Field(60.0, ge=1, le=600)
+    max_wait_seconds: float = Field(10.0, ge=0, le=120)
+    digest_interval_seconds: float = Field(5.0, ge=1, le=300)
+
+
 class LogModel(_Model):
     dir: str = "logs"
     retention_days: int = Field(30, ge=1, le=3650)
@@ -129,6 +138,7 @@ class LogModel(_Model):
 class ConfigModel(_Model):
     message: MessageModel = MessageModel()
     http: HttpModel = HttpModel()
+    outbox: OutboxModel = OutboxModel()
     log: LogModel = LogModel()
     levels: dict[str, Level] = {}
     fallback_level: Level = "warning"
@@ -321,6 +331,13 @@ class _Compiler:
                 {n: d.webhook_url for n, d in m.destinations.items() if d.webhook_url}
             ),
             http=self._http(m.http),
+            outbox=OutboxSettings(
+                data_dir=resolve_path(self.base, m.outbox.data_dir),
+                retention_days=m.outbox.retention_days,
+                drain_seconds=m.outbox.drain_seconds,
+                max_wait_seconds=m.outbox.max_wait_seconds,
+                digest_interval_seconds=m.outbox.digest_interval_seconds,
+            ),
             log_dir=resolve_path(self.base, m.log.dir),
             log_retention_days=m.log.retention_days,
         )

@@ -22,6 +22,9 @@ timezone = "Asia/Tokyo"
 timeout_seconds = 1
 max_attempts = 3
 retry_budget_seconds = 4
+[outbox]
+data_dir = "data"
+max_wait_seconds = 2
 [log]
 dir = "logs"
 [[scopes]]
@@ -71,10 +74,12 @@ def logs(config: Path) -> str:
 
 
 def assert_clean(result: subprocess.CompletedProcess[str], config: Path) -> None:
-    """No traceback, and no webhook secret in any output or log."""
+    """No traceback, and no webhook secret in any output, log or stored file."""
     everything = result.stdout + result.stderr + logs(config)
     assert "Traceback" not in everything
     assert fakeslack.SECRET not in everything
+    for stored in (config.parent / "data").glob("*"):
+        assert fakeslack.SECRET.encode() not in stored.read_bytes()
 
 
 def test_no_arguments_reads_the_environment_and_posts(setup, slack):
@@ -84,12 +89,12 @@ def test_no_arguments_reads_the_environment_and_posts(setup, slack):
     (payload,) = slack.payloads("alerts")
     assert payload["text"] == "<!channel> [ERROR] Jobnet ended abnormally: /PROD/DAILY/BACKUP"
     assert payload["attachments"][0]["color"] == "#D40E0D"
-    assert "delivered to alerts (1 attempt)" in result.stderr
+    assert "delivered to alerts" in result.stderr
     lines = logs(config).splitlines()
     assert len(lines) == 2
     assert "phase=start event=4104 unit=/PROD/DAILY/BACKUP exec_id=@A100" in lines[0]
     assert "phase=end outcome=delivered exit=0" in lines[1] and "elapsed_ms=" in lines[1]
-    assert 'routes="prod errors>alerts"' in lines[1]
+    assert 'routes="prod errors>alerts"' in lines[1] and "results=alerts:sent" in lines[1]
     assert_clean(result, config)
 
 
@@ -107,33 +112,25 @@ def test_python_dash_m_is_the_same_command(setup, slack):
 
 
 @pytest.mark.parametrize(
-    ("answers", "code", "attempts", "message"),
+    ("answers", "code", "state", "message"),
     [
-        ([fakeslack.RATE_LIMITED, fakeslack.OK], 0, 2, "delivered to alerts (2 attempts)"),
-        ([fakeslack.SERVER_ERROR, fakeslack.OK], 0, 2, "delivered to alerts (2 attempts)"),
-        ([fakeslack.NOT_FOUND], 69, 1, "channel_not_found: the webhook's channel no longer exists"),
-        ([fakeslack.ARCHIVED], 69, 1, "channel_is_archived"),
-        ([fakeslack.INVALID_PAYLOAD], 69, 1, "invalid_payload"),
-        ([fakeslack.INVALID_TOKEN], 69, 1, "revoked"),
-        (
-            [fakeslack.SERVER_ERROR],
-            75,
-            3,
-            "NOT delivered to alerts (3 attempts): Slack answered HTTP 500",
-        ),
-        ([Answer(delay=1.5)], 75, 3, "timed out"),
+        ([fakeslack.RATE_LIMITED, fakeslack.OK], 0, "sent", "delivered to alerts"),
+        ([fakeslack.SERVER_ERROR, fakeslack.OK], 0, "sent", "delivered to alerts"),
+        ([fakeslack.NOT_FOUND], 69, "dead", "channel_not_found: the webhook's channel no longer exists"),
+        ([fakeslack.ARCHIVED], 69, "dead", "channel_is_archived"),
+        ([fakeslack.INVALID_PAYLOAD], 69, "dead", "invalid_payload"),
+        ([fakeslack.INVALID_TOKEN], 69, "dead", "revoked"),
+        ([fakeslack.SERVER_ERROR], 0, "pending", "queued for alerts; last failure: Slack answered HTTP 500"),
+        ([Answer(delay=1.5)], 0, "pending", "queued for alerts; last failure: timed out"),
     ],
 )
-def test_slack_answers_map_to_exit_codes(setup, slack, answers, code, attempts, message):
+def test_slack_answers_map_to_exit_codes(setup, slack, answers, code, state, message):
     config, env = setup
     slack.script("alerts", *answers)
     result = run([], env())
     assert result.returncode == code, result.stderr
     assert message in result.stderr
-    assert (
-        f"alerts:{'delivered' if code == 0 else ('permanent' if code == 69 else 'retry')}"
-        in logs(config)
-    )
+    assert f"results=alerts:{state}" in logs(config)
     assert_clean(result, config)
 
 
@@ -142,8 +139,8 @@ def test_connection_refused_is_a_temporary_failure(setup):
     values = env()
     values["HOOK_ALERTS"] = "http://127.0.0.1:9/services/T0FAKE/B0FAKE/" + fakeslack.SECRET
     result = run([], values)
-    assert result.returncode == 75
-    assert "network error" in result.stderr
+    assert result.returncode == 0
+    assert "queued for alerts; last failure: network error" in result.stderr
     assert_clean(result, config)
 
 
@@ -165,7 +162,8 @@ def test_one_failing_destination_does_not_stop_the_others(tmp_path, slack):
     result = run([], env)
     assert result.returncode == 69
     assert len(slack.payloads("notice")) == 1
-    assert "delivered to notice" in result.stderr and "NOT delivered to alerts" in result.stderr
+    assert "delivered to notice" in result.stderr
+    assert "to alerts is dead (will not be retried): Slack answered HTTP 404" in result.stderr
 
 
 def test_unset_webhook_variable_is_a_config_error_naming_the_key(setup, slack):

@@ -35,7 +35,9 @@ def rendered(language="en", config=CONFIG, **env):
     event = parse_event({k: v for k, v in values.items() if v is not None})
     classification = classify(event, config)
     delivery = route(event, classification, config).deliveries[0]
-    return render(event, classification, delivery.route, language, config)
+    return render(
+        event, classification, delivery.route.name, delivery.route.mentions, language, config
+    )
 
 
 def fields(result):
