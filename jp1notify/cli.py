@@ -230,46 +230,29 @@ def _open_store(run: Invocation, config: Config) -> Store:
 def _record(
     store: Store, event: Event, classification: Classification, decision: Decision, config: Config
 ) -> Recorded:
-    import json
+    from jp1notify.store import record_event
 
-    from jp1notify.store import EventRecord, NewMessage
-
-    outcome = "ignored" if decision.ignored_by else "unrouted" if decision.unrouted else "routed"
-    record = EventRecord(
-        dedup_key=event.dedup_key,
-        event_id=event.event_id or event.raw_id,
-        unit=event.unit.path,
-        jobnet=event.jobnet,
-        service=event.unit.service,
-        exec_id=event.unit.exec_id,
-        level=classification.level,
-        scope=classification.scope,
-        outcome=outcome,
-        rule=decision.ignored_by,
-        event_json=json.dumps(event.to_dict(), ensure_ascii=False),
-    )
-    messages = [
-        NewMessage(d.destination, d.route.name, d.route.mentions) for d in decision.deliveries
-    ]
     now = time.time()
-    recorded = store.record(record, messages, now)
+    recorded = record_event(store, event, classification, decision, now)
     store.prune_daily(config.outbox.retention_days, now)
     return recorded
 
 
 def _drain(
-    run: Invocation, store: Store, config: Config, environ: Mapping[str, str]
+    run: Invocation, store: Store, config: Config, environ: Mapping[str, str], eager: bool = False
 ) -> DrainReport:
     """Send what the store holds if this process gets the lease; say what went wrong."""
     from jp1notify.outbox import Sender
 
-    report = Sender(store, config, environ, run.secrets).drain()
+    report = Sender(store, config, environ, run.secrets, eager=eager).drain()
     for dead in report.dead:
         run.say(
             f"message {dead.message_id} to {dead.destination} is dead (will not be retried): "
             f"{dead.reason}. See `jp1notify history --state dead`."
         )
-        run.log_line("dead", message=dead.message_id, destination=dead.destination, reason=dead.reason)
+        run.log_line(
+            "dead", message=dead.message_id, destination=dead.destination, reason=dead.reason
+        )
     for problem in report.config_errors:
         run.say(f"cannot send: {problem}; the messages stay queued")
     for note in report.notes:
@@ -405,7 +388,7 @@ def cmd_flush(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         run.say(f"{exc}; check outbox.data_dir")
         return EXIT_LOST
     try:
-        report = _drain(run, store, config, environ)
+        report = _drain(run, store, config, environ, eager=True)
         counts = store.counts()
     finally:
         store.close()
@@ -418,8 +401,14 @@ def cmd_flush(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             f"{counts.get('dead', 0)} dead in all"
             + (f"; last failure: {report.retry_reasons[-1]}" if report.retry_reasons else "")
         )
-    run.log_line("flush", sent=report.sent, posts=report.posts, stopped=report.stopped,
-                 pending=counts.get("pending", 0), elapsed_ms=run.elapsed_ms())
+    run.log_line(
+        "flush",
+        sent=report.sent,
+        posts=report.posts,
+        stopped=report.stopped,
+        pending=counts.get("pending", 0),
+        elapsed_ms=run.elapsed_ms(),
+    )
     if report.config_errors:
         return EXIT_CONFIG
     return EXIT_UNDELIVERABLE if report.dead else EXIT_OK
@@ -486,7 +475,9 @@ def _parser() -> argparse.ArgumentParser:
     flush.set_defaults(handler=cmd_flush)
     history = commands.add_parser("history", help="list recent events and their delivery state")
     _add_config_option(history)
-    history.add_argument("--jobnet", metavar="PATTERN", help="unit or jobnet path pattern: /PROD/**")
+    history.add_argument(
+        "--jobnet", metavar="PATTERN", help="unit or jobnet path pattern: /PROD/**"
+    )
     history.add_argument("--since", metavar="WHEN", help="2h, 30m, 7d, or 2026-11-22[T02:00]")
     history.add_argument("--state", choices=("pending", "sent", "dead"), help="message state")
     history.add_argument("--limit", type=int, default=50, help="most events shown (default 50)")

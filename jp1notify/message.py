@@ -290,7 +290,9 @@ def render_digest(items: Sequence[DigestItem], language: str, config: Config) ->
         for level in LEVELS
         if (n := sum(1 for item in carried if item.level == level))
     )
-    title = escape(labels["digest_title"].format(level=labels[worst], count=len(carried), counts=counts))
+    title = escape(
+        labels["digest_title"].format(level=labels[worst], count=len(carried), counts=counts)
+    )
     mentions = list(dict.fromkeys(m for item in carried for m in item.mentions))
     color = config.colors.get(worst, DEFAULT_COLORS[worst])
     attachments: list[dict[str, Any]] = [{"color": color, "text": chunk} for chunk in chunks]
@@ -322,7 +324,11 @@ def _jobnet_block(jobnet: str, items: list[DigestItem], language: str) -> str:
     lines = [escape(jobnet)]
     for item in items[:DIGEST_EVENTS_PER_JOBNET]:
         event = item.event
-        job = event.unit.path.rsplit("/", 1)[-1] if event.unit.path and event.unit.path != jobnet else None
+        job = (
+            event.unit.path.rsplit("/", 1)[-1]
+            if event.unit.path and event.unit.path != jobnet
+            else None
+        )
         parts = [
             event.time,
             f"[{labels[item.level]}]",

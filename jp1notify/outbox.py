@@ -34,7 +34,9 @@ from jp1notify.store import Pending, Store
 # https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks: about one message
 # per second per webhook, short bursts tolerated.
 MIN_INTERVAL = 1.0
-LEASE_TTL = 15.0  # a holder that died frees the queue after this
+# A holder renews its lease before every post and every wait, to cover that step plus this
+# margin; a holder killed mid-send frees the queue at most (http.timeout + LEASE_TTL) later.
+LEASE_TTL = 10.0
 FAILURE_BACKOFF_CAP = 60.0
 DIGEST_BATCH = 300  # pending messages considered for one digest
 
@@ -67,6 +69,7 @@ class Sender:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
+        eager: bool = False,
     ) -> None:
         self.store = store
         self.config = config
@@ -75,6 +78,7 @@ class Sender:
         self.clock = clock
         self.sleep = sleep
         self.rand = rand
+        self.eager = eager  # an operator's flush: do not wait out the error backoff
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
         self.posts = self.sent = 0
         self.dead: list[Dead] = []
@@ -100,7 +104,7 @@ class Sender:
             now = self.clock()
             due = [
                 (at, name)
-                for name, at in self.store.due_destinations(now)
+                for name, at in self.store.due_destinations(with_backoff=not self.eager)
                 if name not in self.config_errors
             ]
             if not due:
@@ -143,11 +147,17 @@ class Sender:
             self.sent += len(ids)
         elif verdict.outcome == delivery.RETRY:
             failures = self.store.destination_failures(name) + 1
-            wait = verdict.retry_after
-            if wait is None:
-                wait = delivery.backoff(failures, self.rand, FAILURE_BACKOFF_CAP)
-            self.store.mark_failed(ids, name, verdict.reason, now + wait, failures)
+            backoff = delivery.backoff(failures, self.rand, FAILURE_BACKOFF_CAP)
+            self.store.mark_failed(
+                ids,
+                name,
+                verdict.reason,
+                next_send_at=now + (verdict.retry_after or 0.0),
+                backoff_until=now + (0.0 if verdict.retry_after else backoff),
+                failures=failures,
+            )
             self.retry_reasons.append(f"{name}: {verdict.reason}")
+            self.eager = False  # tried once at once; from now on, back off
         else:
             self._bury(ids, name, verdict.reason)
 

@@ -19,7 +19,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from jp1notify.classify import Classification
+    from jp1notify.event import Event
+    from jp1notify.routing import Decision
 
 SCHEMA_VERSION = 1
 DB_NAME = "jp1notify.db"
@@ -66,7 +71,8 @@ CREATE TABLE IF NOT EXISTS posts (
 );
 CREATE TABLE IF NOT EXISTS destinations (
     name TEXT PRIMARY KEY,
-    next_send_at REAL NOT NULL DEFAULT 0,
+    next_send_at REAL NOT NULL DEFAULT 0,   -- Slack's pace and Retry-After: always honoured
+    backoff_until REAL NOT NULL DEFAULT 0,  -- after 5xx/network errors: `flush` tries at once
     failures INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
 );
@@ -255,13 +261,19 @@ class Store:
         return Recorded(event_row, False, ids)
 
     def has_pending(self) -> bool:
-        return self.db.execute("SELECT 1 FROM messages WHERE state = 'pending' LIMIT 1").fetchone() is not None
+        return (
+            self.db.execute("SELECT 1 FROM messages WHERE state = 'pending' LIMIT 1").fetchone()
+            is not None
+        )
 
     def message_states(self, ids: Sequence[int]) -> list[tuple[str, str, str | None]]:
-        """(destination, state, last error) of the given messages."""
+        """(destination, state, last error) of the given messages; a message not tried yet
+        carries its destination's last error (why the destination is waiting)."""
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
-            f"SELECT destination, state, last_error FROM messages WHERE id IN ({marks}) ORDER BY id",
+            "SELECT m.destination, m.state, COALESCE(m.last_error, d.last_error) FROM messages m"
+            f" LEFT JOIN destinations d ON d.name = m.destination WHERE m.id IN ({marks})"
+            " ORDER BY m.id",
             tuple(ids),
         )
         return [(row[0], row[1], row[2]) for row in rows]
@@ -318,10 +330,12 @@ class Store:
 
     # -- the outbox --------------------------------------------------------------------------
 
-    def due_destinations(self, now: float) -> list[tuple[str, float]]:
-        """Destinations with pending messages and when each may be sent to next."""
+    def due_destinations(self, with_backoff: bool = True) -> list[tuple[str, float]]:
+        """Destinations with pending messages and when each may be sent to next; without
+        `with_backoff`, the error backoff is ignored (an operator's flush tries at once)."""
+        due = "MAX(d.next_send_at, d.backoff_until)" if with_backoff else "d.next_send_at"
         rows = self.db.execute(
-            "SELECT m.destination, COALESCE(d.next_send_at, 0) FROM messages m"
+            f"SELECT m.destination, COALESCE({due}, 0) FROM messages m"
             " LEFT JOIN destinations d ON d.name = m.destination"
             " WHERE m.state = 'pending' GROUP BY m.destination ORDER BY MIN(m.id)"
         )
@@ -338,7 +352,9 @@ class Store:
             Pending(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6], r[7]) for r in rows
         ]
 
-    def mark_sent(self, ids: Sequence[int], destination: str, now: float, next_send_at: float) -> None:
+    def mark_sent(
+        self, ids: Sequence[int], destination: str, now: float, next_send_at: float
+    ) -> None:
         with self.write() as db:
             post = db.execute(
                 "INSERT INTO posts(destination, sent_at, events) VALUES (?,?,?) RETURNING id",
@@ -349,10 +365,17 @@ class Store:
                 " attempts = attempts + 1 WHERE id = ? AND state = 'pending'",
                 [(now, post, i) for i in ids],
             )
-            self._pace(db, destination, next_send_at, failures=0, error=None)
+            self._pace(db, destination, next_send_at, 0, 0, None)
 
     def mark_failed(
-        self, ids: Sequence[int], destination: str, error: str, next_send_at: float, failures: int
+        self,
+        ids: Sequence[int],
+        destination: str,
+        error: str,
+        *,
+        next_send_at: float,
+        backoff_until: float,
+        failures: int,
     ) -> None:
         """A retryable failure: the messages stay pending; the destination waits."""
         with self.write() as db:
@@ -360,7 +383,7 @@ class Store:
                 "UPDATE messages SET attempts = attempts + 1, last_error = ? WHERE id = ?",
                 [(error, i) for i in ids],
             )
-            self._pace(db, destination, next_send_at, failures=failures, error=error)
+            self._pace(db, destination, next_send_at, backoff_until, failures, error)
 
     def mark_dead(self, ids: Sequence[int], destination: str, error: str, now: float) -> None:
         """A permanent failure: the messages will never be retried; the error is kept."""
@@ -370,7 +393,7 @@ class Store:
                 " WHERE id = ?",
                 [(error, i) for i in ids],
             )
-            self._pace(db, destination, now, failures=0, error=error)
+            self._pace(db, destination, now, 0, 0, error)
 
     def destination_failures(self, destination: str) -> int:
         row = self.db.execute(
@@ -380,13 +403,19 @@ class Store:
 
     @staticmethod
     def _pace(
-        db: sqlite3.Connection, name: str, next_send_at: float, failures: int, error: str | None
+        db: sqlite3.Connection,
+        name: str,
+        next_send_at: float,
+        backoff_until: float,
+        failures: int,
+        error: str | None,
     ) -> None:
         db.execute(
-            "INSERT INTO destinations(name, next_send_at, failures, last_error) VALUES (?,?,?,?)"
-            " ON CONFLICT(name) DO UPDATE SET next_send_at = excluded.next_send_at,"
+            "INSERT INTO destinations(name, next_send_at, backoff_until, failures, last_error)"
+            " VALUES (?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET"
+            " next_send_at = excluded.next_send_at, backoff_until = excluded.backoff_until,"
             " failures = excluded.failures, last_error = excluded.last_error",
-            (name, next_send_at, failures, error),
+            (name, next_send_at, backoff_until, failures, error),
         )
 
     def counts(self) -> dict[str, int]:
@@ -412,7 +441,9 @@ class Store:
             self.db.create_function("unit_matches", 1, unit_filter, deterministic=True)
             where.append("(unit_matches(e.unit) OR unit_matches(e.jobnet))")
         if state is not None:
-            where.append("EXISTS (SELECT 1 FROM messages s WHERE s.event_row = e.id AND s.state = ?)")
+            where.append(
+                "EXISTS (SELECT 1 FROM messages s WHERE s.event_row = e.id AND s.state = ?)"
+            )
             args.append(state)
         rows = self.db.execute(
             "SELECT e.id, e.received_at, e.event_id, e.unit, e.exec_id, e.level, e.scope,"
@@ -438,7 +469,20 @@ class Store:
                     "outcome": row[7],
                     "rule": row[8],
                     "messages": [
-                        dict(zip(("destination", "route", "state", "attempts", "last_error", "sent_at"), m, strict=True))
+                        dict(
+                            zip(
+                                (
+                                    "destination",
+                                    "route",
+                                    "state",
+                                    "attempts",
+                                    "last_error",
+                                    "sent_at",
+                                ),
+                                m,
+                                strict=True,
+                            )
+                        )
                         for m in messages
                     ],
                 }
@@ -472,3 +516,27 @@ class Store:
                 (today,),
             )
         return self.prune(now - retention_days * 86400)
+
+
+def record_event(
+    store: Store, event: Event, classification: Classification, decision: Decision, now: float
+) -> Recorded:
+    """Record a routed (or ignored, or unrouted) event with one message per delivery."""
+    outcome = "ignored" if decision.ignored_by else "unrouted" if decision.unrouted else "routed"
+    record = EventRecord(
+        dedup_key=event.dedup_key,
+        event_id=event.event_id or event.raw_id,
+        unit=event.unit.path,
+        jobnet=event.jobnet,
+        service=event.unit.service,
+        exec_id=event.unit.exec_id,
+        level=classification.level,
+        scope=classification.scope,
+        outcome=outcome,
+        rule=decision.ignored_by,
+        event_json=json.dumps(event.to_dict(), ensure_ascii=False),
+    )
+    messages = [
+        NewMessage(d.destination, d.route.name, d.route.mentions) for d in decision.deliveries
+    ]
+    return store.record(record, messages, now)

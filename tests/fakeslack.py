@@ -40,7 +40,12 @@ class Received(NamedTuple):
 
 
 class FakeSlack:
-    def __init__(self) -> None:
+    """`rate_interval`: like Slack, answer 429 + Retry-After to a webhook posted to again sooner."""
+
+    def __init__(self, rate_interval: float | None = None) -> None:
+        self.rate_interval = rate_interval
+        self.last_accepted: dict[str, float] = {}
+        self.rate_limited = 0
         self.scripts: dict[str, list[Answer]] = {}
         self.received: list[Received] = []
         self.lock = threading.Lock()
@@ -70,8 +75,19 @@ class FakeSlack:
 
     def _next_answer(self, name: str) -> Answer:
         with self.lock:
+            now = time.monotonic()
+            if self.rate_interval is not None:
+                wait = self.last_accepted.get(name, -1e9) + self.rate_interval - now
+                if wait > 0:
+                    self.rate_limited += 1
+                    retry = max(1, round(wait + 0.49))
+                    body = json.dumps({"ok": False, "error": "rate_limited", "retry_after": retry})
+                    return Answer(429, body, {"Retry-After": str(retry)})
             script = self.scripts.get(name) or [OK]
-            return script.pop(0) if len(script) > 1 else script[0]
+            answer = script.pop(0) if len(script) > 1 else script[0]
+            if answer.status == 200:
+                self.last_accepted[name] = now
+            return answer
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self

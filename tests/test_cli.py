@@ -116,11 +116,21 @@ def test_python_dash_m_is_the_same_command(setup, slack):
     [
         ([fakeslack.RATE_LIMITED, fakeslack.OK], 0, "sent", "delivered to alerts"),
         ([fakeslack.SERVER_ERROR, fakeslack.OK], 0, "sent", "delivered to alerts"),
-        ([fakeslack.NOT_FOUND], 69, "dead", "channel_not_found: the webhook's channel no longer exists"),
+        (
+            [fakeslack.NOT_FOUND],
+            69,
+            "dead",
+            "channel_not_found: the webhook's channel no longer exists",
+        ),
         ([fakeslack.ARCHIVED], 69, "dead", "channel_is_archived"),
         ([fakeslack.INVALID_PAYLOAD], 69, "dead", "invalid_payload"),
         ([fakeslack.INVALID_TOKEN], 69, "dead", "revoked"),
-        ([fakeslack.SERVER_ERROR], 0, "pending", "queued for alerts; last failure: Slack answered HTTP 500"),
+        (
+            [fakeslack.SERVER_ERROR],
+            0,
+            "pending",
+            "queued for alerts; last failure: Slack answered HTTP 500",
+        ),
         ([Answer(delay=1.5)], 0, "pending", "queued for alerts; last failure: timed out"),
     ],
 )

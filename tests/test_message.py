@@ -173,3 +173,75 @@ def test_escape_and_fit_helpers():
     assert escape("a&b<c>d") == "a&amp;b&lt;c&gt;d"
     assert fit("abc", 3) == ("abc", False)
     assert fit("a&amp;b", 4) == ("a…", True)
+
+
+def digest_items(specs):
+    from jp1notify.message import DigestItem
+
+    items = []
+    for evid, unit, level, mentions in specs:
+        event = parse_event(
+            {
+                "EVID": evid,
+                "EVMSG": f"KAVS0000-E x (AJSROOT1:{unit}:@A1)",
+                "EVDATE": "2026/11/22",
+                "EVTIME": "02:13:05",
+            }
+        )
+        items.append(DigestItem(event, level, mentions))
+    return items
+
+
+def test_digest_counts_levels_groups_jobs_under_their_jobnet_and_merges_mentions():
+    from jp1notify.message import render_digest
+
+    items = digest_items(
+        [
+            ("4108:0", "/DEV/N1", "warning", ()),
+            ("4107:0", "/PROD/N2/JOB_A", "error", ("<!channel>",)),
+            ("4104:0", "/PROD/N2", "error", ("<!channel>",)),
+            ("4104:0", "/PROD/<!here>&", "error", ("<!subteam^S1>",)),
+        ]
+    )
+    digest = render_digest(items, "en", CONFIG)
+    payload = digest.payload
+    assert payload["text"] == "<!channel> <!subteam^S1> [ERROR] 4 JP1 events: 3 ERROR, 1 WARNING"
+    text = payload["attachments"][0]["text"]
+    assert text.splitlines() == [
+        "/PROD/N2",
+        "  02:13:05 [ERROR] 4107 Job ended abnormally JOB_A @A1",
+        "  02:13:05 [ERROR] 4104 Jobnet ended abnormally @A1",
+        "/PROD/&lt;!here&gt;&amp;",
+        "  02:13:05 [ERROR] 4104 Jobnet ended abnormally @A1",
+        "/DEV/N1",
+        "  02:13:05 [WARNING] 4108 Jobnet ended with warning @A1",
+    ]
+    assert payload["attachments"][0]["color"] == "#D40E0D"
+    assert sorted(digest.included) == [0, 1, 2, 3]
+
+
+def test_digest_in_japanese_and_per_jobnet_cap():
+    from jp1notify.message import DIGEST_EVENTS_PER_JOBNET, render_digest
+
+    items = digest_items([("4107:0", f"/PROD/N/JOB{i}", "error", ()) for i in range(8)])
+    digest = render_digest(items, "ja", CONFIG)
+    assert digest.payload["text"] == "[エラー] JP1イベント 8件: エラー 8"
+    lines = digest.payload["attachments"][0]["text"].splitlines()
+    assert len(lines) == 1 + DIGEST_EVENTS_PER_JOBNET + 1
+    assert lines[-1] == "  …このジョブネットのほか 3 件"
+    assert len(digest.included) == 8
+
+
+def test_digest_keeps_to_slack_limits_and_defers_what_does_not_fit():
+    from jp1notify.message import DIGEST_MAX_ATTACHMENTS, render_digest
+
+    long_unit = "/PROD/" + "X" * 200
+    items = digest_items([("4104:0", f"{long_unit}{i}", "error", ()) for i in range(400)])
+    digest = render_digest(items, "en", CONFIG)
+    attachments = digest.payload["attachments"]
+    assert len(attachments) == DIGEST_MAX_ATTACHMENTS
+    assert all(len(a["text"]) <= MESSAGE_LIMIT for a in attachments)
+    assert 0 < len(digest.included) < 400  # the rest wait for the next digest
+    assert digest.payload["text"].endswith(
+        f"{len(digest.included)} JP1 events: {len(digest.included)} ERROR"
+    )
