@@ -37,6 +37,7 @@ class Received(NamedTuple):
     headers: dict[str, str]
     payload: Any
     proxied: bool  # the request line held an absolute URL: it came through an HTTP proxy
+    at: float  # time.monotonic() when it was accepted
 
 
 class FakeSlack:
@@ -44,6 +45,7 @@ class FakeSlack:
 
     def __init__(self, rate_interval: float | None = None) -> None:
         self.rate_interval = rate_interval
+        self.outage_until = 0.0  # answer 500 rollup_error until this time.monotonic()
         self.last_accepted: dict[str, float] = {}
         self.rate_limited = 0
         self.scripts: dict[str, list[Answer]] = {}
@@ -76,6 +78,8 @@ class FakeSlack:
     def _next_answer(self, name: str) -> Answer:
         with self.lock:
             now = time.monotonic()
+            if now < self.outage_until:
+                return SERVER_ERROR
             if self.rate_interval is not None:
                 wait = self.last_accepted.get(name, -1e9) + self.rate_interval - now
                 if wait > 0:
@@ -106,6 +110,7 @@ class FakeSlack:
                                 dict(self.headers),
                                 json.loads(raw.decode("utf-8")),
                                 self.path.startswith("http://"),
+                                time.monotonic(),
                             )
                         )
                 time.sleep(answer.delay)

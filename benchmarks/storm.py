@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Event-storm benchmark: N jp1notify processes fired within about one second against a local
+fake Slack webhook that allows 1 request/second (429 + Retry-After beyond that), then an
+outage run. Prints a Markdown table; docs/benchmarks.md keeps the results.
+
+    .venv/bin/python benchmarks/storm.py                  # N = 50, 200, 500 and the outage runs
+    .venv/bin/python benchmarks/storm.py --sizes 50 --no-outage
+
+Columns: events fired; events visible in Slack (each event's unit found in an accepted post);
+posts accepted; 429 answers; seconds from the first spawn until the last process exited and
+until the last event was visible; the same after a `jp1notify flush` if anything was left;
+CPU seconds per event (all jp1notify processes, user + system); exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fakeslack import FakeSlack  # noqa: E402
+
+CONFIG = """
+[message]
+language = "ja"
+timezone = "Asia/Tokyo"
+[log]
+dir = "logs"
+[outbox]
+data_dir = "data"
+[destinations.alerts]
+webhook_url_env = "HOOK"
+[[routes]]
+destination = "alerts"
+mention = "channel"
+"""
+UNIT = re.compile(r"/STORM/NET\d{4}")
+
+
+def command() -> list[str]:
+    script = Path(sys.executable).parent / ("jp1notify.exe" if os.name == "nt" else "jp1notify")
+    return [str(script)]
+
+
+def event_env(base: dict[str, str], i: int) -> dict[str, str]:
+    return {
+        **base,
+        "EVID": "4104:0",
+        "EVMSG": f"KAVS0262-E ジョブネット(AJSROOT1:/STORM/NET{i:04d}:@A{i})が異常終了しました",
+        "EVDATE": "2026/11/22",
+        "EVTIME": f"02:{i // 60 % 60:02d}:{i % 60:02d}",
+        "EVHOST": "jp1mgr01",
+        "EVIPADDR": "192.0.2.10",
+    }
+
+
+def visible(slack: FakeSlack) -> tuple[set[str], float | None]:
+    """Units seen in accepted posts, and when the last new one appeared."""
+    seen: set[str] = set()
+    last = None
+    for received in slack.received:
+        units = set(UNIT.findall(json.dumps(received.payload, ensure_ascii=False)))
+        if units - seen:
+            last = received.at
+        seen |= units
+    return seen, last
+
+
+def storm(n: int, hook: str | None = None, outage: float = 0.0, refuse: bool = False) -> dict[str, object]:
+    slack = FakeSlack(rate_interval=1.0)
+    workdir = Path(tempfile.mkdtemp(prefix="jp1notify-storm-"))
+    config = workdir / "jp1notify.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    good_hook = slack.url("alerts")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("EV", "JP1NOTIFY", "AJS"))}
+    base.update(JP1NOTIFY_CONFIG=str(config), HOOK=good_hook)
+    if refuse:  # Slack unreachable: the webhook points at a port nobody listens on
+        base["HOOK"] = good_hook.replace(f":{slack.port}/", ":9/")
+    start = time.monotonic()
+    slack.outage_until = start + outage
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    procs = []
+    for i in range(n):  # spread the spawns over about one second
+        procs.append(
+            subprocess.Popen(command(), env=event_env(base, i), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+        time.sleep(max(0.0, start + (i + 1) / n - time.monotonic()))
+    codes = Counter(p.wait() for p in procs)
+    last_exit = time.monotonic() - start
+    time.sleep(0.2)
+    seen, last_seen = visible(slack)
+    row: dict[str, object] = {
+        "n": n,
+        "visible": len(seen),
+        "posts": len(slack.received),
+        "429s": slack.rate_limited,
+        "last_exit_s": round(last_exit, 1),
+        "last_visible_s": round(last_seen - start, 1) if last_seen else None,
+        "codes": dict(codes),
+    }
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    row["cpu_per_event_s"] = round(cpu / n, 3)
+    if len(seen) < n:
+        while time.monotonic() < slack.outage_until:
+            time.sleep(0.2)
+        flush_env = {**base, "HOOK": good_hook}
+        flush_start = time.monotonic()
+        subprocess.run(command() + ["flush"], env=flush_env, capture_output=True)
+        seen, last_seen = visible(slack)
+        row.update(
+            after_flush_visible=len(seen),
+            after_flush_posts=len(slack.received),
+            flush_s=round(time.monotonic() - flush_start, 1),
+        )
+    slack.close()
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 500])
+    parser.add_argument("--no-outage", action="store_true", help="skip the outage runs")
+    args = parser.parse_args()
+    runs = [(f"storm N={n}", storm(n)) for n in args.sizes]
+    if not args.no_outage:
+        runs.append(("outage: 500 for 20 s, N=50", storm(50, outage=20.0)))
+        runs.append(("outage: connection refused, N=50", storm(50, refuse=True)))
+    header = (
+        "| run | fired | visible | posts | 429s | last exit s | last visible s | after flush: visible"
+        " / posts / s | CPU s/event | exit codes |"
+    )
+    print(header)
+    print("|" + "---|" * 10)
+    for name, r in runs:
+        flushed = (
+            f"{r['after_flush_visible']} / {r['after_flush_posts']} / {r['flush_s']}"
+            if "after_flush_visible" in r
+            else "-"
+        )
+        print(
+            f"| {name} | {r['n']} | {r['visible']} | {r['posts']} | {r['429s']} | {r['last_exit_s']}"
+            f" | {r['last_visible_s']} | {flushed} | {r['cpu_per_event_s']} | {r['codes']} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
