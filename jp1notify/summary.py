@@ -15,8 +15,11 @@ def summarize(config: Config, environ: Mapping[str, str]) -> str:
         f"Config {config.path}: OK",
         f"Messages: language {config.language}, EVDATE/EVTIME read in {zone}",
         f"Logs: {config.log_dir} (kept {config.log_retention_days} days)",
-        f"HTTP: timeout {config.http.timeout:g}s, up to {config.http.max_attempts} attempts "
-        f"within {config.http.retry_budget:g}s, proxy "
+        f"Outbox: {config.outbox.data_dir} (settled events kept {config.outbox.retention_days} days;"
+        f" a sender spends at most {config.outbox.drain_seconds:g}s, digests every"
+        f" {config.outbox.digest_interval_seconds:g}s during storms)",
+        f"HTTP: timeout {config.http.timeout:g}s (without a usable store: up to "
+        f"{config.http.max_attempts} attempts within {config.http.retry_budget:g}s), proxy "
         + ("from http.proxy" if config.http.proxy else "from HTTPS_PROXY/HTTP_PROXY if set"),
     ]
     if config.levels:
