@@ -365,6 +365,11 @@ class Store:
                 " attempts = attempts + 1 WHERE id = ? AND state = 'pending'",
                 [(now, post, i) for i in ids],
             )
+            db.execute(
+                "UPDATE jobnets SET last_post_id = ? WHERE unit IN (SELECT e.jobnet FROM messages m"
+                " JOIN events e ON e.id = m.event_row WHERE m.post_id = ?)",
+                (post, post),
+            )
             self._pace(db, destination, next_send_at, 0, 0, None)
 
     def mark_failed(
