@@ -1,4 +1,5 @@
-"""The config file format (TOML), validated with pydantic and compiled to `config.Config`.
+"""The config file format (TOML), validated with pydantic; `config.build_config` compiles the
+result. Only a changed config file pays for importing pydantic (config.py keeps a cache).
 
 Every problem becomes one line naming the key and what is allowed, e.g.
 `routes[2].destination: unknown destination 'alerts' (known: alert, notice)`. Shape errors come
@@ -8,32 +9,15 @@ from pydantic; references between sections (destinations, scopes) are checked af
 from __future__ import annotations
 
 import difflib
-import re
 import tomllib
 import typing
-from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from jp1notify.catalog import LEVELS
-from jp1notify.config import (
-    Config,
-    ConfigError,
-    Destination,
-    HttpSettings,
-    IgnoreRule,
-    Matcher,
-    OutboxSettings,
-    RedactedDict,
-    Route,
-    Scope,
-    WebhookSource,
-    resolve_path,
-)
-from jp1notify.event import normalize_event_id
-from jp1notify.patterns import PatternError, UnitPattern, compile_unit_pattern
+from jp1notify.config import ConfigError
 
 Level = Literal[LEVELS]  # type: ignore[valid-type]
 Language = Literal["ja", "en"]
@@ -47,12 +31,6 @@ def _as_list(value: Any) -> Any:
 StrList = Annotated[list[str], BeforeValidator(_as_list)]
 LevelList = Annotated[list[Level], BeforeValidator(_as_list)]
 
-_EVENT_ID = re.compile(r"[0-9A-Fa-f]{1,8}(?::[0-9A-Fa-f]{1,8})?")
-# https://api.slack.com/reference/surfaces/formatting#mentioning-groups
-_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-_COLOR = re.compile(r"#[0-9A-Fa-f]{6}|good|warning|danger")
-_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")
 
 
 class _Model(BaseModel):
@@ -150,19 +128,18 @@ class ConfigModel(_Model):
     routes: list[RouteModel] = Field(min_length=1)
 
 
-def compile_config(path: Path, data: bytes) -> Config:
-    """Parse TOML bytes, validate them and build the Config. Raises ConfigError."""
-    raw = _parse_toml(path, data)
+def validate(path: Path, data: bytes) -> tuple[dict[str, Any], list[str]]:
+    """Parse and validate TOML bytes. Returns the config as plain data with every default
+    filled in (keys as written in TOML, so `continue`), and the reference problems (unknown
+    destinations or scopes) for the caller to report with its own. Raises ConfigError listing
+    every shape and reference problem if the shape is wrong."""
+    raw = parse_toml(path, data)
     references = reference_problems(raw)
     try:
         model = ConfigModel.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(path, [_describe(err) for err in exc.errors()] + references) from None
-    compiler = _Compiler(path)
-    config = compiler.build(model)
-    if compiler.problems or references:
-        raise ConfigError(path, compiler.problems + references)
-    return config
+    return model.model_dump(by_alias=True), references
 
 
 def reference_problems(raw: dict[str, Any]) -> list[str]:
@@ -208,7 +185,7 @@ def _names(value: Any) -> list[str]:
     return [v for v in values if isinstance(v, str)]
 
 
-def _parse_toml(path: Path, data: bytes) -> dict[str, Any]:
+def parse_toml(path: Path, data: bytes) -> dict[str, Any]:
     if data.startswith(b"\xef\xbb\xbf"):  # Notepad's "UTF-8 with BOM"
         data = data[3:]
     try:
@@ -289,170 +266,3 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
         if found:
             return found
     return None
-
-
-class _Compiler:
-    """Turns a validated ConfigModel into a Config, collecting reference and syntax problems."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.base = path.parent
-        self.problems: list[str] = []
-
-    def build(self, m: ConfigModel) -> Config:
-        scopes = tuple(
-            Scope(s.name, self._matcher(f"scopes[{i}]", s)) for i, s in enumerate(m.scopes)
-        )
-        ignore = tuple(
-            IgnoreRule(r.name or f"ignore[{i}]", self._matcher(f"ignore[{i}]", r))
-            for i, r in enumerate(m.ignore)
-        )
-        routes = tuple(self._route(i, r) for i, r in enumerate(m.routes))
-        timezone_ = self._timezone(m.message.timezone)
-        return Config(
-            path=self.path,
-            language=m.message.language,
-            timezone=timezone_,
-            timezone_name=m.message.timezone,
-            extra_fields=tuple(m.message.extra_fields),
-            colors=self._colors(m.message.colors),
-            levels=self._levels(m.levels),
-            fallback_level=m.fallback_level,
-            default_scope=m.default_scope,
-            self_guard=m.self_guard,
-            scopes=scopes,
-            ignore=ignore,
-            routes=routes,
-            destinations={
-                name: Destination(name, self._source(name, d), d.language)
-                for name, d in m.destinations.items()
-            },
-            literal_webhooks=RedactedDict(
-                {n: d.webhook_url for n, d in m.destinations.items() if d.webhook_url}
-            ),
-            http=self._http(m.http),
-            outbox=OutboxSettings(
-                data_dir=resolve_path(self.base, m.outbox.data_dir),
-                retention_days=m.outbox.retention_days,
-                drain_seconds=m.outbox.drain_seconds,
-                max_wait_seconds=m.outbox.max_wait_seconds,
-                digest_interval_seconds=m.outbox.digest_interval_seconds,
-            ),
-            log_dir=resolve_path(self.base, m.log.dir),
-            log_retention_days=m.log.retention_days,
-        )
-
-    def _route(self, i: int, r: RouteModel) -> Route:
-        key = f"routes[{i}]"
-        return Route(
-            name=r.name or key,
-            matcher=self._matcher(key, r),
-            destinations=tuple(r.destination),
-            mentions=tuple(filter(None, (self._mention(f"{key}.mention", x) for x in r.mention))),
-            continue_=r.continue_,
-        )
-
-    def _matcher(self, key: str, m: MatchModel | ScopeModel) -> Matcher:
-        event_ids = levels = scopes = None
-        if isinstance(m, MatchModel):
-            event_ids = self._event_ids(f"{key}.event_ids", m.event_ids)
-            levels = frozenset(m.levels) if m.levels is not None else None
-            scopes = frozenset(m.scopes) if m.scopes is not None else None
-        return Matcher(
-            event_ids=event_ids,
-            levels=levels,
-            scopes=scopes,
-            units=self._patterns(f"{key}.units", m.units) if m.units is not None else None,
-            exclude_units=self._patterns(f"{key}.exclude_units", m.exclude_units),
-            services=frozenset(m.services) if m.services is not None else None,
-            hosts=frozenset(h.lower() for h in m.hosts) if m.hosts is not None else None,
-        )
-
-    def _patterns(self, key: str, patterns: list[str]) -> tuple[UnitPattern, ...]:
-        compiled = []
-        for i, pattern in enumerate(patterns):
-            try:
-                compiled.append(compile_unit_pattern(pattern))
-            except PatternError as exc:
-                self.problems.append(f"{key}[{i}]: {exc}")
-        return tuple(compiled)
-
-    def _event_ids(self, key: str, ids: list[str] | None) -> frozenset[str] | None:
-        if ids is None:
-            return None
-        return frozenset(
-            filter(None, (self._event_id(f"{key}[{i}]", x) for i, x in enumerate(ids)))
-        )
-
-    def _event_id(self, key: str, value: str) -> str | None:
-        if not _EVENT_ID.fullmatch(value):
-            self.problems.append(
-                f"{key}: {value!r} is not a JP1 event ID (hex, e.g. '4104' or '00004104')"
-            )
-            return None
-        return normalize_event_id(value.split(":")[0])
-
-    def _levels(self, levels: dict[str, str]) -> dict[str, str]:
-        out = {}
-        for raw, level in levels.items():
-            event_id = self._event_id(f"levels.{raw}", raw)
-            if event_id:
-                out[event_id] = level
-        return out
-
-    def _mention(self, key: str, value: str) -> str:
-        if value in ("channel", "here", "everyone"):
-            return f"<!{value}>"
-        if value == "none":
-            return ""
-        if _GROUP_ID.fullmatch(value):
-            return f"<!subteam^{value}>"
-        if _USER_ID.fullmatch(value):
-            return f"<@{value}>"
-        self.problems.append(
-            f"{key}: {value!r} is not a mention (allowed: none, channel, here, everyone, a user "
-            "group ID like S0123ABCD, a user ID like U0123ABCD)"
-        )
-        return ""
-
-    def _source(self, name: str, d: DestinationModel) -> WebhookSource:
-        if d.webhook_url_env:
-            return WebhookSource("env", d.webhook_url_env)
-        if d.webhook_url_file:
-            return WebhookSource("file", str(resolve_path(self.base, d.webhook_url_file)))
-        return WebhookSource("url", f"destinations.{name}.webhook_url")
-
-    def _timezone(self, name: str | None) -> tzinfo | None:
-        if name is None:
-            return None
-        if name.upper() in ("UTC", "Z"):
-            return UTC
-        offset = _OFFSET.fullmatch(name)
-        if offset:
-            sign = -1 if offset[1] == "-" else 1
-            return timezone(sign * timedelta(hours=int(offset[2]), minutes=int(offset[3])))
-        import zoneinfo
-
-        try:
-            return zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            self.problems.append(
-                f"message.timezone: unknown time zone {name!r} (e.g. Asia/Tokyo, UTC, +09:00)"
-            )
-            return None
-
-    def _colors(self, colors: dict[str, str]) -> dict[str, str]:
-        for level, color in colors.items():
-            if not _COLOR.fullmatch(color):
-                self.problems.append(
-                    f"message.colors.{level}: {color!r} is not a colour (#RRGGBB, good, warning, danger)"
-                )
-        return dict(colors)
-
-    def _http(self, h: HttpModel) -> HttpSettings:
-        ca_file = str(resolve_path(self.base, h.ca_file)) if h.ca_file else None
-        if ca_file and not Path(ca_file).is_file():
-            self.problems.append(f"http.ca_file: {ca_file} is not a file")
-        return HttpSettings(
-            h.timeout_seconds, h.retry_budget_seconds, h.max_attempts, h.proxy, ca_file
-        )

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from jp1notify.config import Config
-from jp1notify.schema import compile_config
+from jp1notify.config import Config, build_config
+from jp1notify.schema import validate
 
 from fakeslack import FakeSlack
 
@@ -28,7 +28,8 @@ def slack() -> Iterator[FakeSlack]:
 
 def make_config(text: str, path: Path | None = None) -> Config:
     """Compile config text as if read from `path` (default: a fake path in the project)."""
-    return compile_config(path or ROOT / "config" / "test.toml", text.encode("utf-8"))
+    path = path or ROOT / "config" / "test.toml"
+    return build_config(path, *validate(path, text.encode("utf-8")))
 
 
 MINIMAL = """

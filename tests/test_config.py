@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -157,8 +159,10 @@ def test_webhook_sources(tmp_path: Path):
         '[destinations.e]\nwebhook_url_env = "H"\n[destinations.f]\nwebhook_url_file = "hook.url"\n'
         f'[destinations.u]\nwebhook_url = "{hook}"\n[[routes]]\ndestination = ["e", "f", "u"]\n'
     )
-    config = make_config(text, tmp_path / "c.toml")
+    (tmp_path / "c.toml").write_text(text, encoding="utf-8")
+    config = load_config(tmp_path / "c.toml")
     assert hook not in repr(config)
+    assert hook not in (tmp_path / "c.toml.cache").read_text(encoding="utf-8")
     assert resolve_webhook(config.destinations["e"], config, {"H": hook}) == hook
     assert resolve_webhook(config.destinations["f"], config, {}) == hook
     assert resolve_webhook(config.destinations["u"], config, {}) == hook
@@ -170,3 +174,30 @@ def test_webhook_sources(tmp_path: Path):
         resolve_webhook(
             config.destinations["e"], config, {"H": "http://hooks.slack.com/services/x"}
         )
+
+
+def test_validated_config_is_cached_so_pydantic_stays_unloaded(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text(MINIMAL, encoding="utf-8")
+    probe = (
+        "import sys; from pathlib import Path; from jp1notify.config import load_config; "
+        f"c = load_config(Path({str(path)!r})); print(c.language, 'pydantic' in sys.modules)"
+    )
+    first = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    second = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert first.stdout.split() == ["en", "True"]  # validated, then cached
+    assert second.stdout.split() == ["en", "False"]  # from the cache
+    path.write_text(MINIMAL.replace('"en"', '"ja"'), encoding="utf-8")
+    third = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert third.stdout.split() == ["ja", "True"]  # a changed file is validated again
+
+
+def test_broken_cache_is_ignored_and_an_invalid_file_is_never_served_from_it(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text(MINIMAL, encoding="utf-8")
+    load_config(path)
+    (tmp_path / "c.toml.cache").write_text("{not json", encoding="utf-8")
+    assert load_config(path).language == "en"
+    path.write_text(MINIMAL.replace('"en"', '"fr"'), encoding="utf-8")
+    with pytest.raises(ConfigError, match="message.language"):
+        load_config(path)
