@@ -324,7 +324,7 @@ def _deliver(
     from jp1notify.config import resolve_webhook
 
     results = []
-    with slack.make_client(config.http) as client:
+    with slack.Clients(config.http) as clients:
         if config.http.proxy:
             run.secrets.append(config.http.proxy)
         for plan in plans:
@@ -339,6 +339,7 @@ def _deliver(
                 results.append(slack.Result(name, "config", 0, exc.problems[0]))
                 continue
             run.secrets.append(url)
+            client = clients.for_url(url)
             verdict, attempts = slack.post(client, url, plan.rendered.payload, config.http)
             results.append(slack.Result(name, verdict.outcome, attempts, verdict.reason))
     return results

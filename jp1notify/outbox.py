@@ -91,15 +91,15 @@ class Sender:
         """Send what is due while this process holds the lease; see the module docstring."""
         if not self.store.take_lease(self.holder, self.clock(), LEASE_TTL):
             return self._report(False, "busy")
-        client = delivery.make_client(self.config.http)
+        clients = delivery.Clients(self.config.http)
         try:
-            stopped = self._loop(client, self.clock() + self.config.outbox.drain_seconds)
+            stopped = self._loop(clients, self.clock() + self.config.outbox.drain_seconds)
         finally:
-            client.close()
+            clients.close()
             self.store.release_lease(self.holder)
         return self._report(True, stopped)
 
-    def _loop(self, client: delivery.httpx.Client, deadline: float) -> str:
+    def _loop(self, clients: delivery.Clients, deadline: float) -> str:
         while True:
             now = self.clock()
             due = [
@@ -123,9 +123,9 @@ class Sender:
                 continue
             if now > deadline:
                 return "budget"
-            self._send(client, name)
+            self._send(clients, name)
 
-    def _send(self, client: delivery.httpx.Client, name: str) -> None:
+    def _send(self, clients: delivery.Clients, name: str) -> None:
         """One post to destination `name`: a single message or a digest of its pending ones."""
         pending = self.store.pending_for(name, DIGEST_BATCH)
         destination = self.config.destinations.get(name)
@@ -139,6 +139,7 @@ class Sender:
         language = destination.language or self.config.language
         payload, ids, interval = self._payload(name, pending, language)
         self.store.renew_lease(self.holder, self.clock() + self.config.http.timeout + LEASE_TTL)
+        client = clients.for_url(url)
         verdict = delivery.attempt_once(client, url, payload, self.config.http.timeout)
         now = self.clock()
         self.posts += 1
