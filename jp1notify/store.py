@@ -511,6 +511,9 @@ class Store:
     def prune_daily(self, retention_days: int, now: float) -> int:
         """Prune at most once per calendar day (the first process of the day pays for it)."""
         today = time.strftime("%Y-%m-%d", time.localtime(now))
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'pruned_on'").fetchone()
+        if row and row[0] == today:  # the common case: a read, no write transaction
+            return 0
         with self.write() as db:
             row = db.execute("SELECT value FROM meta WHERE key = 'pruned_on'").fetchone()
             if row and row[0] == today:
