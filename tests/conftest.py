@@ -85,3 +85,36 @@ def event_env(**values: Any) -> dict[str, str]:
     }
     base.update({k: str(v) for k, v in values.items()})
     return {k: v for k, v in base.items() if v != "None"}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def frozen_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The onedir folder built from build/pyinstaller.spec, as operators get it.
+
+    Built once per source state into build/test-dist/ (about 20 s), reused while jp1notify/,
+    config/, the spec and the .bat are unchanged.
+    """
+    import hashlib
+
+    inputs = sorted(
+        [*ROOT.glob("jp1notify/*.py"), *ROOT.glob("config/**/*.toml"), *ROOT.glob("config/samples/*")]
+        + [ROOT / "build" / "pyinstaller.spec", ROOT / "scripts" / "notification.bat", ROOT / "docs" / "operators.md"]
+    )
+    digest = hashlib.sha256()
+    for path in inputs:
+        digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    dist = ROOT / "build" / "test-dist"
+    stamp = dist / "jp1notify" / ".source-sha256"
+    if not (stamp.exists() and stamp.read_text() == digest.hexdigest()):
+        subprocess.run(
+            [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
+             "--distpath", str(dist), "--workpath", str(ROOT / "build" / "test-work"),
+             str(ROOT / "build" / "pyinstaller.spec")],
+            check=True,
+        )
+        stamp.write_text(digest.hexdigest())
+    return dist / "jp1notify"

@@ -1,0 +1,129 @@
+"""The frozen onedir folder as operators install it: copied somewhere else, run with no source
+tree and no virtualenv in reach, against a real local fake Slack."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import fakeslack
+from conftest import SAMPLES, event_env
+from fakeslack import FakeSlack
+
+
+@pytest.fixture
+def app(frozen_app: Path, tmp_path: Path) -> Path:
+    """A private copy of the built folder, without the build stamp."""
+    target = tmp_path / "opt" / "jp1notify"
+    shutil.copytree(frozen_app, target, ignore=shutil.ignore_patterns(".source-sha256"))
+    return target
+
+
+@pytest.fixture
+def cwd(tmp_path: Path) -> Path:
+    """An unrelated working directory, as JP1 gives jobs."""
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+def bare_env(**extra: str) -> dict[str, str]:
+    """What a JP1 job has: no Python variables, no virtualenv on PATH."""
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root")}
+    env.update(extra)
+    return env
+
+
+def run_app(app: Path, args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(app / "jp1notify"), *args], env=env, cwd=cwd, capture_output=True, text=True, encoding="utf-8", timeout=60
+    )
+
+
+def use_fake_slack(app: Path, slack: FakeSlack) -> dict[str, str]:
+    """Point the shipped config's destinations at the fake; return the environment for it."""
+    return {
+        "JP1NOTIFY_WEBHOOK_ALERTS": slack.url("alerts"),
+        "JP1NOTIFY_WEBHOOK_NOTICE": slack.url("notice"),
+    }
+
+
+def test_folder_layout(app: Path):
+    names = {p.name for p in app.iterdir()}
+    assert {"jp1notify", "_internal", "notification.bat", "config", "README.md", "VERSION"} <= names
+    assert (app / "config" / "jp1notify.toml").is_file()
+    assert len(list((app / "config" / "samples").glob("*.env"))) >= 8
+    bat = (app / "notification.bat").read_bytes()
+    assert bat.isascii() and b"\r\n" in bat and b"\n" not in bat.replace(b"\r\n", b"")
+    assert not list(app.rglob("*.cache")), "no cache of the developer's config may ship"
+
+
+def test_version_matches_the_package(app: Path, cwd: Path):
+    from jp1notify import __version__
+
+    result = run_app(app, ["--version"], bare_env(), cwd)
+    assert result.stdout.strip() == f"jp1notify {__version__}"
+    assert (app / "VERSION").read_text().strip() == __version__
+
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("*.env")))
+def test_samples_dry_run_with_the_bundled_config(app: Path, cwd: Path, sample: str):
+    result = run_app(app, ["send", "--env-file", str(app / "config" / "samples" / sample), "--dry-run"], bare_env(), cwd)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["config"] == str(app / "config" / "jp1notify.toml")  # beside the executable
+    assert report["messages"]
+
+
+def test_real_post_logs_and_store_live_beside_the_executable(app: Path, cwd: Path, slack: FakeSlack):
+    env = bare_env(**use_fake_slack(app, slack), **event_env())
+    result = run_app(app, [], env, cwd)
+    assert result.returncode == 0, result.stderr
+    (payload,) = slack.payloads("alerts")
+    assert payload["text"].startswith("<!channel> [エラー] ジョブネット異常終了: /PROD/DAILY/BACKUP")
+    assert list((app / "logs").glob("jp1notify-*.log"))
+    assert (app / "data" / "jp1notify.db").exists()
+    assert not list(cwd.iterdir()), "nothing may be written to the working directory"
+    history = run_app(app, ["history"], env, cwd)
+    assert "alerts sent (1)" in history.stdout
+    for path in [*app.rglob("*.log"), *app.rglob("*.db*"), *app.rglob("*.cache")]:
+        assert fakeslack.SECRET.encode() not in path.read_bytes()
+
+
+def test_exit_codes(app: Path, cwd: Path, slack: FakeSlack):
+    env = bare_env(**use_fake_slack(app, slack), **event_env())
+    slack.script("alerts", fakeslack.NOT_FOUND)
+    assert run_app(app, [], env, cwd).returncode == 69
+    assert run_app(app, [], bare_env(EVID="?AJS2EVID?"), cwd).returncode == 65
+    assert run_app(app, ["--bogus"], env, cwd).returncode == 64
+    broken = cwd.parent / "broken.toml"
+    broken.write_text("[[routes]\n", encoding="utf-8")
+    result = run_app(app, [], {**env, "JP1NOTIFY_CONFIG": str(broken)}, cwd)
+    assert result.returncode == 78 and "TOML syntax error" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_changed_config_is_validated_by_the_frozen_pydantic(app: Path, cwd: Path):
+    config = app / "config" / "jp1notify.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('language = "ja"', 'language = "fr"'), encoding="utf-8")
+    result = run_app(app, ["check-config"], bare_env(), cwd)
+    assert result.returncode == 78
+    assert "message.language: 'fr' is not allowed (allowed: ja, en)" in result.stderr
+
+
+def test_queued_during_an_outage_then_flushed(app: Path, cwd: Path, slack: FakeSlack):
+    env = bare_env(**use_fake_slack(app, slack), **event_env())
+    slack.script("alerts", fakeslack.SERVER_ERROR)
+    config = app / "config" / "jp1notify.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("max_wait_seconds = 10", "max_wait_seconds = 1"), encoding="utf-8")
+    queued = run_app(app, [], env, cwd)
+    assert queued.returncode == 0 and "queued for alerts" in queued.stderr
+    slack.script("alerts", fakeslack.OK)
+    flushed = run_app(app, ["flush"], env, cwd)
+    assert flushed.returncode == 0, flushed.stderr
+    assert len(slack.payloads("alerts")) == 1
