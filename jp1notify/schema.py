@@ -32,7 +32,6 @@ StrList = Annotated[list[str], BeforeValidator(_as_list)]
 LevelList = Annotated[list[Level], BeforeValidator(_as_list)]
 
 
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

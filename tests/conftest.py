@@ -101,8 +101,16 @@ def frozen_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import hashlib
 
     inputs = sorted(
-        [*ROOT.glob("jp1notify/*.py"), *ROOT.glob("config/**/*.toml"), *ROOT.glob("config/samples/*")]
-        + [ROOT / "build" / "pyinstaller.spec", ROOT / "scripts" / "notification.bat", ROOT / "docs" / "operators.md"]
+        [
+            *ROOT.glob("jp1notify/*.py"),
+            *ROOT.glob("config/**/*.toml"),
+            *ROOT.glob("config/samples/*"),
+        ]
+        + [
+            ROOT / "build" / "pyinstaller.spec",
+            ROOT / "scripts" / "notification.bat",
+            ROOT / "docs" / "operators.md",
+        ]
     )
     digest = hashlib.sha256()
     for path in inputs:
@@ -111,9 +119,19 @@ def frozen_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     stamp = dist / "jp1notify" / ".source-sha256"
     if not (stamp.exists() and stamp.read_text() == digest.hexdigest()):
         subprocess.run(
-            [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-             "--distpath", str(dist), "--workpath", str(ROOT / "build" / "test-work"),
-             str(ROOT / "build" / "pyinstaller.spec")],
+            [
+                sys.executable,
+                "-m",
+                "PyInstaller",
+                "--noconfirm",
+                "--log-level",
+                "WARN",
+                "--distpath",
+                str(dist),
+                "--workpath",
+                str(ROOT / "build" / "test-work"),
+                str(ROOT / "build" / "pyinstaller.spec"),
+            ],
             check=True,
         )
         stamp.write_text(digest.hexdigest())

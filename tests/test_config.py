@@ -183,12 +183,18 @@ def test_validated_config_is_cached_so_pydantic_stays_unloaded(tmp_path: Path):
         "import sys; from pathlib import Path; from jp1notify.config import load_config; "
         f"c = load_config(Path({str(path)!r})); print(c.language, 'pydantic' in sys.modules)"
     )
-    first = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    second = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    first = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    second = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
     assert first.stdout.split() == ["en", "True"]  # validated, then cached
     assert second.stdout.split() == ["en", "False"]  # from the cache
     path.write_text(MINIMAL.replace('"en"', '"ja"'), encoding="utf-8")
-    third = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    third = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
     assert third.stdout.split() == ["ja", "True"]  # a changed file is validated again
 
 

@@ -34,14 +34,28 @@ def cwd(tmp_path: Path) -> Path:
 
 def bare_env(**extra: str) -> dict[str, str]:
     """What a JP1 job has: no Python variables, no virtualenv on PATH."""
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root")}
+    if os.name == "nt":
+        env = {k: os.environ[k] for k in ("SYSTEMROOT", "TEMP", "TMP") if k in os.environ}
+        env["PATH"] = os.path.join(os.environ.get("SYSTEMROOT", r"C:\Windows"), "System32")
+        env["PYTHONIOENCODING"] = "utf-8"  # the tests read stderr as UTF-8
+    else:
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root")}
     env.update(extra)
     return env
 
 
-def run_app(app: Path, args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_app(
+    app: Path, args: list[str], env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    program = app / ("jp1notify.exe" if os.name == "nt" else "jp1notify")
     return subprocess.run(
-        [str(app / "jp1notify"), *args], env=env, cwd=cwd, capture_output=True, text=True, encoding="utf-8", timeout=60
+        [str(program), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
     )
 
 
@@ -55,7 +69,8 @@ def use_fake_slack(app: Path, slack: FakeSlack) -> dict[str, str]:
 
 def test_folder_layout(app: Path):
     names = {p.name for p in app.iterdir()}
-    assert {"jp1notify", "_internal", "notification.bat", "config", "README.md", "VERSION"} <= names
+    program = "jp1notify.exe" if os.name == "nt" else "jp1notify"
+    assert {program, "_internal", "notification.bat", "config", "README.md", "VERSION"} <= names
     assert (app / "config" / "jp1notify.toml").is_file()
     assert len(list((app / "config" / "samples").glob("*.env"))) >= 8
     bat = (app / "notification.bat").read_bytes()
@@ -73,19 +88,28 @@ def test_version_matches_the_package(app: Path, cwd: Path):
 
 @pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("*.env")))
 def test_samples_dry_run_with_the_bundled_config(app: Path, cwd: Path, sample: str):
-    result = run_app(app, ["send", "--env-file", str(app / "config" / "samples" / sample), "--dry-run"], bare_env(), cwd)
+    result = run_app(
+        app,
+        ["send", "--env-file", str(app / "config" / "samples" / sample), "--dry-run"],
+        bare_env(),
+        cwd,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["config"] == str(app / "config" / "jp1notify.toml")  # beside the executable
     assert report["messages"]
 
 
-def test_real_post_logs_and_store_live_beside_the_executable(app: Path, cwd: Path, slack: FakeSlack):
+def test_real_post_logs_and_store_live_beside_the_executable(
+    app: Path, cwd: Path, slack: FakeSlack
+):
     env = bare_env(**use_fake_slack(app, slack), **event_env())
     result = run_app(app, [], env, cwd)
     assert result.returncode == 0, result.stderr
     (payload,) = slack.payloads("alerts")
-    assert payload["text"].startswith("<!channel> [エラー] ジョブネット異常終了: /PROD/DAILY/BACKUP")
+    assert payload["text"].startswith(
+        "<!channel> [エラー] ジョブネット異常終了: /PROD/DAILY/BACKUP"
+    )
     assert list((app / "logs").glob("jp1notify-*.log"))
     assert (app / "data" / "jp1notify.db").exists()
     assert not list(cwd.iterdir()), "nothing may be written to the working directory"
@@ -110,7 +134,10 @@ def test_exit_codes(app: Path, cwd: Path, slack: FakeSlack):
 
 def test_changed_config_is_validated_by_the_frozen_pydantic(app: Path, cwd: Path):
     config = app / "config" / "jp1notify.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('language = "ja"', 'language = "fr"'), encoding="utf-8")
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('language = "ja"', 'language = "fr"'),
+        encoding="utf-8",
+    )
     result = run_app(app, ["check-config"], bare_env(), cwd)
     assert result.returncode == 78
     assert "message.language: 'fr' is not allowed (allowed: ja, en)" in result.stderr
@@ -120,7 +147,10 @@ def test_queued_during_an_outage_then_flushed(app: Path, cwd: Path, slack: FakeS
     env = bare_env(**use_fake_slack(app, slack), **event_env())
     slack.script("alerts", fakeslack.SERVER_ERROR)
     config = app / "config" / "jp1notify.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("max_wait_seconds = 10", "max_wait_seconds = 1"), encoding="utf-8")
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("max_wait_seconds = 10", "max_wait_seconds = 1"),
+        encoding="utf-8",
+    )
     queued = run_app(app, [], env, cwd)
     assert queued.returncode == 0 and "queued for alerts" in queued.stderr
     slack.script("alerts", fakeslack.OK)

@@ -64,7 +64,9 @@ def test_sent_failed_dead_and_pacing(store):
     assert store.due_destinations(with_backoff=False) == [("alerts", 20.0)]
     assert store.destination_failures("alerts") == 1
     store.mark_sent(ids[:2], "alerts", 60.0, 61.0)
-    jobnet = store.db.execute("SELECT last_event_id, last_level, last_post_id FROM jobnets").fetchone()
+    jobnet = store.db.execute(
+        "SELECT last_event_id, last_level, last_post_id FROM jobnets"
+    ).fetchone()
     assert jobnet == ("4104", "error", 1)  # per-jobnet state, with the post for threading later
     store.mark_dead(ids[2:], "alerts", "HTTP 404 channel_not_found", 62.0)
     assert store.counts() == {"sent": 2, "dead": 1}
