@@ -228,3 +228,11 @@ def test_real_windows_exe_validates_a_changed_config(
     result = run_bat(windows_app / "check.bat", wine_with_bcryptprimitives, tmp_path)
     assert result.returncode == 78
     assert b"message.language: 'fr' is not allowed (allowed: ja, en)" in result.stderr
+
+
+def test_real_windows_exe_carries_its_version(windows_app: Path):
+    from jp1notify import __version__
+
+    data = (windows_app / "jp1notify.exe").read_bytes()
+    assert "FileVersion".encode("utf-16-le") in data
+    assert __version__.encode("utf-16-le") in data
