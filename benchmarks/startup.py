@@ -18,12 +18,12 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ROOT, installed_command, workspace  # noqa: E402
 
 from fakeslack import FakeSlack  # noqa: E402
 
@@ -34,20 +34,6 @@ FLOOR = (
     " headers={'Content-Type': 'application/json'})\n"
     "urllib.request.urlopen(request, timeout=10).read()\n"
 )
-CONFIG = """
-[message]
-language = "ja"
-timezone = "Asia/Tokyo"
-[log]
-dir = "logs"
-[outbox]
-data_dir = "data"
-[destinations.alerts]
-webhook_url_env = "HOOK"
-[[routes]]
-destination = "alerts"
-mention = "channel"
-"""
 
 
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -69,21 +55,18 @@ def main() -> int:
     args = parser.parse_args()
     if not Path(args.frozen).exists():
         raise SystemExit(f"{args.frozen} is missing: build it first with scripts/build.sh")
-    source = Path(sys.executable).parent / "jp1notify"
     variants = {
         "frozen jp1notify": [args.frozen],
-        "jp1notify from source": [str(source)],
+        "jp1notify from source": installed_command(),
         "stdlib urllib POST (floor)": [sys.executable, "-c", FLOOR],
     }
     slack = FakeSlack()
-    workdir = Path(tempfile.mkdtemp(prefix="jp1notify-startup-"))
-    (workdir / "jp1notify.toml").write_text(CONFIG, encoding="utf-8")
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("EV", "JP1NOTIFY", "AJS"))}
-    base.pop("PYTHONDONTWRITEBYTECODE", None)  # measure an installed state: .pyc files cached
-    base.update(JP1NOTIFY_CONFIG=str(workdir / "jp1notify.toml"), HOOK=slack.url("alerts"))
+    base = workspace("jp1notify-startup-", slack.url("alerts"))
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     counter = 0
-    for _ in range(args.runs + 1):  # the first round warms caches (config, .pyc, disk) and is dropped
+    for _ in range(
+        args.runs + 1
+    ):  # the first round warms caches (config, .pyc, disk) and is dropped
         for name, command in variants.items():
             counter += 1
             env = {
@@ -98,15 +81,19 @@ def main() -> int:
     slack.close()
     expected = (args.runs + 1) * len(variants)
     if len(slack.received) != expected:
-        raise SystemExit(f"the fake Slack received {len(slack.received)} posts, expected {expected}")
+        raise SystemExit(
+            f"the fake Slack received {len(slack.received)} posts, expected {expected}"
+        )
     floor = statistics.median(w for w, _ in results["stdlib urllib POST (floor)"][1:])
-    print(f"| variant | median wall s | x floor | median peak RSS MiB | runs |")
+    print("| variant | median wall s | x floor | median peak RSS MiB | runs |")
     print("|---|---|---|---|---|")
     for name, samples in results.items():
         walls = [w for w, _ in samples[1:]]
         rss = [m for _, m in samples[1:]]
         wall = statistics.median(walls)
-        print(f"| {name} | {wall:.3f} | {wall / floor:.2f} | {statistics.median(rss):.1f} | {len(walls)} |")
+        print(
+            f"| {name} | {wall:.3f} | {wall / floor:.2f} | {statistics.median(rss):.1f} | {len(walls)} |"
+        )
     return 0
 
 

@@ -16,41 +16,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import installed_command, workspace  # noqa: E402
 
 from fakeslack import FakeSlack  # noqa: E402
 
-CONFIG = """
-[message]
-language = "ja"
-timezone = "Asia/Tokyo"
-[log]
-dir = "logs"
-[outbox]
-data_dir = "data"
-[destinations.alerts]
-webhook_url_env = "HOOK"
-[[routes]]
-destination = "alerts"
-mention = "channel"
-"""
 UNIT = re.compile(r"/STORM/NET\d{4}")
-
-
-def command() -> list[str]:
-    script = Path(sys.executable).parent / ("jp1notify.exe" if os.name == "nt" else "jp1notify")
-    return [str(script)]
 
 
 def event_env(base: dict[str, str], i: int) -> dict[str, str]:
@@ -77,14 +57,12 @@ def visible(slack: FakeSlack) -> tuple[set[str], float | None]:
     return seen, last
 
 
-def storm(n: int, hook: str | None = None, outage: float = 0.0, refuse: bool = False) -> dict[str, object]:
+def storm(
+    n: int, hook: str | None = None, outage: float = 0.0, refuse: bool = False
+) -> dict[str, object]:
     slack = FakeSlack(rate_interval=1.0)
-    workdir = Path(tempfile.mkdtemp(prefix="jp1notify-storm-"))
-    config = workdir / "jp1notify.toml"
-    config.write_text(CONFIG, encoding="utf-8")
     good_hook = slack.url("alerts")
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("EV", "JP1NOTIFY", "AJS"))}
-    base.update(JP1NOTIFY_CONFIG=str(config), HOOK=good_hook)
+    base = workspace("jp1notify-storm-", good_hook)
     if refuse:  # Slack unreachable: the webhook points at a port nobody listens on
         base["HOOK"] = good_hook.replace(f":{slack.port}/", ":9/")
     start = time.monotonic()
@@ -93,7 +71,12 @@ def storm(n: int, hook: str | None = None, outage: float = 0.0, refuse: bool = F
     procs = []
     for i in range(n):  # spread the spawns over about one second
         procs.append(
-            subprocess.Popen(command(), env=event_env(base, i), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.Popen(
+                installed_command(),
+                env=event_env(base, i),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         )
         time.sleep(max(0.0, start + (i + 1) / n - time.monotonic()))
     codes = Counter(p.wait() for p in procs)
@@ -117,7 +100,7 @@ def storm(n: int, hook: str | None = None, outage: float = 0.0, refuse: bool = F
             time.sleep(0.2)
         flush_env = {**base, "HOOK": good_hook}
         flush_start = time.monotonic()
-        subprocess.run(command() + ["flush"], env=flush_env, capture_output=True)
+        subprocess.run(installed_command() + ["flush"], env=flush_env, capture_output=True)
         seen, last_seen = visible(slack)
         row.update(
             after_flush_visible=len(seen),
