@@ -29,6 +29,7 @@ from jp1notify.classify import Classification
 from jp1notify.config import Config, ConfigError, resolve_webhook
 from jp1notify.event import Event
 from jp1notify.message import DigestItem, render, render_digest
+from jp1notify.redaction import redact
 from jp1notify.store import Pending, Store
 
 # https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks: about one message
@@ -75,6 +76,8 @@ class Sender:
         self.config = config
         self.environ = environ
         self.secrets = secrets  # webhook URLs read here are added, for redaction by the caller
+        if config.http.proxy:
+            secrets.append(config.http.proxy)  # it may carry user:password
         self.clock = clock
         self.sleep = sleep
         self.rand = rand
@@ -143,6 +146,7 @@ class Sender:
         verdict = delivery.attempt_once(client, url, payload, self.config.http.timeout)
         now = self.clock()
         self.posts += 1
+        reason = redact(verdict.reason, self.secrets)  # stored in the database: never a URL
         if verdict.outcome == delivery.DELIVERED:
             self.store.mark_sent(ids, name, now, now + interval)
             self.sent += len(ids)
@@ -152,15 +156,15 @@ class Sender:
             self.store.mark_failed(
                 ids,
                 name,
-                verdict.reason,
+                reason,
                 next_send_at=now + (verdict.retry_after or 0.0),
                 backoff_until=now + (0.0 if verdict.retry_after else backoff),
                 failures=failures,
             )
-            self.retry_reasons.append(f"{name}: {verdict.reason}")
+            self.retry_reasons.append(f"{name}: {reason}")
             self.eager = False  # tried once at once; from now on, back off
         else:
-            self._bury(ids, name, verdict.reason)
+            self._bury(ids, name, reason)
 
     def _payload(
         self, name: str, pending: list[Pending], language: str

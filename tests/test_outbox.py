@@ -216,3 +216,13 @@ def test_storm_is_paced_into_digests_and_the_drain_is_bounded(store, clock):
     assert report.stopped == "waiting" and clock() - start <= 12
     assert store.counts() == {"sent": 10, "pending": 3}  # left for the next sender
     assert store.lease_holder(clock()) is None
+
+
+@respx.mock
+def test_a_failure_quoting_the_webhook_url_is_stored_redacted(store, clock):
+    respx.post(ALERTS).mock(side_effect=httpx.ConnectError(f"cannot reach {ALERTS}"))
+    enqueue(store, clock)
+    report, _ = drain(store, clock)
+    row = store.history(None, None, "pending", 1)[0]["messages"][0]
+    assert "alertsecret" not in row["last_error"] and "[redacted]" in row["last_error"]
+    assert all("alertsecret" not in reason for reason in report.retry_reasons)
