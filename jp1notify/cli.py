@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from jp1notify import __version__
 from jp1notify.config import Config, ConfigError, find_config, load_config
@@ -53,6 +53,7 @@ def run() -> None:
 def main(argv: list[str] | None = None) -> int:
     _tolerant_streams()
     argv = sys.argv[1:] if argv is None else argv
+    args: argparse.Namespace | _Args
     if argv:
         args = _parser().parse_args(_with_default_command(argv))
     else:  # what notification.bat runs: skip building the argument parser
@@ -190,6 +191,8 @@ def _say_config_error(exc: ConfigError) -> None:
 
 class _Args:
     """The parsed command line (argparse.Namespace without importing argparse)."""
+
+    handler: Callable[[Any, Mapping[str, str]], int]
 
     def __init__(self, **values: object) -> None:
         self.__dict__.update(values)

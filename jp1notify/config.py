@@ -18,7 +18,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -284,7 +284,7 @@ _COLOR = re.compile(r"#[0-9A-Fa-f]{6}|good|warning|danger")
 _OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")
 
 
-def build_config(path: Path, validated: dict[str, Any], problems: list[str] = ()) -> Config:  # type: ignore[assignment]
+def build_config(path: Path, validated: dict[str, Any], problems: Sequence[str] = ()) -> Config:
     """Compile validated config data (schema.validate) into a Config. Raises ConfigError for
     what the schema cannot see (unit patterns, event IDs, mentions, time zones, colours),
     together with the `problems` already found."""

@@ -186,7 +186,7 @@ def _fields(
     notes = _notes(event, labels)
     if notes:
         rows.append((labels["notes"], notes, False))
-    fields = []
+    fields: list[dict[str, Any]] = []
     for title, value, short in rows:
         if value is None or len(fields) == MAX_FIELDS:
             continue
