@@ -93,10 +93,8 @@ CATALOG: dict[str, EventKind] = {
     ),
 }
 
-# Events about a job (the unit is /.../jobnet/job) and about the scheduler service as a whole;
-# the others are about a jobnet. Digests group events under their jobnet.
+# Events about a job (the unit is /.../jobnet/job); digests group them under their jobnet.
 JOB_EVENTS = frozenset({"4105", "4106", "4107", "4109", "410A", "4121", "4125", "4127", "414C"})
-SERVICE_EVENTS = frozenset({"4100", "4101", "4110", "4111", "4130", "4165"})
 
 # EVSEV values (JP1 event severity) to levels; Emergency..Error are all problems for on-call.
 SEVERITY_LEVELS = {

@@ -315,10 +315,13 @@ def flush(run: Invocation, config: Config, environ: Mapping[str, str]) -> Outcom
     try:
         report = drain(run, store, config, environ, eager=True)
         counts = store.counts()
+        sender = store.lease_holder(time.time())
     finally:
         store.close()
     if not report.holder:
-        run.say("another jp1notify process is sending; it will drain the queue")
+        run.say(
+            f"another jp1notify process ({sender or 'just finished'}) is sending; it drains the queue"
+        )
     else:
         run.say(
             f"flush: {report.sent} messages sent in {report.posts} posts; "

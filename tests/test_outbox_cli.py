@@ -138,7 +138,8 @@ def test_flush_with_an_active_sender_leaves_it_alone(tmp_path, slack):
     sender = subprocess.Popen(jp1notify_command(), env=env(), stderr=subprocess.PIPE, text=True)
     time.sleep(1.5)  # the sender holds the lease while Slack is slow
     flushed = run(["flush"], env())
-    assert flushed.returncode == 0 and "another jp1notify process is sending" in flushed.stderr
+    assert flushed.returncode == 0 and "is sending; it drains the queue" in flushed.stderr
+    assert f":{sender.pid})" in flushed.stderr  # names the holder: host:pid
     assert sender.wait(timeout=30) == 0
 
 
