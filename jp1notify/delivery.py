@@ -1,8 +1,8 @@
 """Delivery: post a payload to a Slack incoming webhook, judge the answer, retry within a budget.
 
 Every answer is one of three verdicts (`judge`, `judge_error`): delivered; worth retrying
-(network error, timeout, 5xx, 429 with Retry-After); permanent (the webhook or channel is gone,
-the payload is refused: retrying cannot help). Retries happen here, in one loop, bounded by
+(network error, timeout, 5xx, 429 with Retry-After, a TLS trust problem fixed on our side);
+permanent (the webhook or channel is gone, the payload is refused: retrying cannot help). Retries happen here, in one loop, bounded by
 `http.max_attempts` and `http.retry_budget_seconds`, honouring Retry-After. Nothing here ever
 puts a webhook URL into a message: reasons are built from status codes and Slack's error codes.
 """
@@ -86,8 +86,10 @@ def judge_error(exc: httpx.HTTPError) -> Verdict:
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return Verdict(PERMANENT, f"unusable webhook URL ({type(exc).__name__})")
     if "CERTIFICATE_VERIFY_FAILED" in detail:
+        # Retryable, not permanent: it is fixed on this side (http.ca_file, the proxy), and the
+        # queued messages must still go out once it is.
         return Verdict(
-            PERMANENT,
+            RETRY,
             "TLS certificate verification failed; if a proxy inspects TLS, set http.ca_file to "
             "its CA certificate (PEM)",
         )

@@ -43,7 +43,9 @@ class Received(NamedTuple):
 class FakeSlack:
     """`rate_interval`: like Slack, answer 429 + Retry-After to a webhook posted to again sooner."""
 
-    def __init__(self, rate_interval: float | None = None) -> None:
+    def __init__(
+        self, rate_interval: float | None = None, tls: tuple[str, str] | None = None
+    ) -> None:
         self.rate_interval = rate_interval
         self.outage_until = 0.0  # answer 500 rollup_error until this time.monotonic()
         self.last_accepted: dict[str, float] = {}
@@ -53,6 +55,14 @@ class FakeSlack:
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
+        self.scheme = "http"
+        if tls:  # (certificate, key) PEM files: serve HTTPS, as Slack does
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -61,7 +71,8 @@ class FakeSlack:
         return self.server.server_address[1]
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/services/T0FAKE/B0FAKE/{SECRET}{name}"
+        host = "localhost" if self.scheme == "https" else "127.0.0.1"
+        return f"{self.scheme}://{host}:{self.port}/services/T0FAKE/B0FAKE/{SECRET}{name}"
 
     def script(self, name: str, *answers: Answer) -> None:
         with self.lock:

@@ -68,7 +68,7 @@ def test_judge_table(status, body, headers, outcome, reason_part, retry_after):
         (httpx.ProxyError("407"), RETRY, "proxy error"),
         (
             httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
-            PERMANENT,
+            RETRY,
             "http.ca_file",
         ),
         (httpx.UnsupportedProtocol("ftp"), PERMANENT, "unusable webhook URL"),
