@@ -90,10 +90,13 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
 
     from jp1notify.store import StoreError
 
+    store = None
     try:
         store = open_store(run, config)
         recorded = _record(store, event, classification, decision, config)
     except (StoreError, sqlite3.Error) as exc:
+        if store is not None:
+            store.close()
         run.say(
             f"warning: the store is not usable ({exc}); sending without it, so an undelivered "
             f"event cannot be queued. Check that outbox.data_dir ({config.outbox.data_dir}) is "
