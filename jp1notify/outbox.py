@@ -131,6 +131,8 @@ class Sender:
     def _send(self, clients: delivery.Clients, name: str) -> None:
         """One post to destination `name`: a single message or a digest of its pending ones."""
         pending = self.store.pending_for(name, DIGEST_BATCH)
+        if not pending:  # another sender took over after our lease expired, and sent them
+            return
         destination = self.config.destinations.get(name)
         if destination is None:
             reason = f"destination {name!r} is no longer in the config"
