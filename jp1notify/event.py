@@ -35,6 +35,7 @@ EXPECTED = ("EVID", "EVMSG", "EVDATE", "EVTIME", "EVHOST", "EVIPADDR")
 # it to recognise events about its own monitoring jobnet (the loop guard in routing).
 SELF_JOB_VAR = "AJSJOBNAME"
 
+_ENV_VAR = re.compile(r"EVENV[1-9]")  # text cut out by the filter's regex groups
 _PLACEHOLDER = re.compile(r"\?AJS2[A-Z0-9_:.]*\?", re.IGNORECASE)
 # `4104:0` is what the field shows; the full form `00004104:00000000` is possible (unconfirmed
 # which one each JP1 version passes), so both parse. A bare `4104` is accepted too.
@@ -163,7 +164,7 @@ def parse_event(environ: Mapping[str, str]) -> Event:
         extended_id=extended_id,
         message_id=match.group(1) if match else None,
         unit=unit,
-        env={k: v for k, v in values.items() if re.fullmatch(r"EVENV[1-9]", k)},
+        env={k: v for k, v in values.items() if _ENV_VAR.fullmatch(k)},
         attributes={k[3:]: v for k, v in values.items() if k.startswith("EV:")},
         self_job=values.get(SELF_JOB_VAR),
         missing=tuple(var for var in EXPECTED if var not in values),
@@ -183,7 +184,7 @@ def _event_values(environ: Mapping[str, str]) -> dict[str, str]:
         upper = name.upper()
         if upper.startswith("EV:"):
             key = "EV:" + name[3:]
-        elif upper in FIELDS or upper == SELF_JOB_VAR or re.fullmatch(r"EVENV[1-9]", upper):
+        elif upper in FIELDS or upper == SELF_JOB_VAR or _ENV_VAR.fullmatch(upper):
             key = upper
         else:
             continue

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -24,10 +23,11 @@ _BARE = re.compile(r"[^\s\"=]+")
 class LogFile:
     """Appends logfmt lines; failures to write are reported once and never stop a notification."""
 
-    def __init__(self, directory: Path, retention_days: int, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, directory: Path, retention_days: int, secrets: list[str]) -> None:
         self.directory = directory
         self.retention_days = retention_days
-        self.secrets = list(secrets)
+        # The caller's list, not a copy: webhook URLs read later must be redacted here too.
+        self.secrets = secrets
         self.error: str | None = None  # why the last write failed, for stderr
 
     def path_for(self, day: date) -> Path:
@@ -38,11 +38,7 @@ class LogFile:
         data = (redact(line, self.secrets) + "\n").encode("utf-8")
         path = self.path_for(now.date())
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            new = not path.exists()
-            # O_BINARY: no newline translation by the Windows C runtime (0 elsewhere)
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-            fd = os.open(path, flags, 0o644)
+            fd, new = self._open(path)
             try:
                 os.write(fd, data)
             finally:
@@ -52,6 +48,18 @@ class LogFile:
             return
         if new:
             self.prune(now.date())
+
+    def _open(self, path: Path) -> tuple[int, bool]:
+        """An append descriptor, and whether this call created the day's file."""
+        # O_BINARY: no newline translation by the Windows C runtime (0 elsewhere)
+        flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0)
+        try:
+            return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644), True
+        except FileExistsError:
+            return os.open(path, flags), False
+        except FileNotFoundError:  # the folder itself is new
+            self.directory.mkdir(parents=True, exist_ok=True)
+            return os.open(path, flags | os.O_CREAT, 0o644), True
 
     def prune(self, today: date) -> list[Path]:
         """Delete log files older than the retention; returns what was deleted."""

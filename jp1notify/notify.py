@@ -192,7 +192,10 @@ def drain(
             "dead", message=dead.message_id, destination=dead.destination, reason=dead.reason
         )
     for problem in report.config_errors:
-        run.say(f"cannot send: {problem}; the messages stay queued")
+        run.say(
+            f"cannot send: {problem}; the messages stay queued. Fix it (`jp1notify check-config` "
+            "shows every destination), then run `jp1notify flush`."
+        )
     for note in report.notes:
         run.say(note)
     return report

@@ -6,7 +6,9 @@ JST = timezone(timedelta(hours=9))
 
 
 def test_lines_are_appended_to_a_dated_file_in_logfmt(tmp_path):
-    log = LogFile(tmp_path / "logs", 30, ["https://hooks.example/services/T1/B1/SECRET"])
+    secrets: list[str] = []
+    log = LogFile(tmp_path / "logs", 30, secrets)
+    secrets.append("https://hooks.example/services/T1/B1/SECRET")  # read after the log was made
     now = datetime(2026, 11, 22, 2, 13, 5, 123000, tzinfo=JST)
     log.write(now, {"pid": 7, "phase": "start", "unit": "/PROD/日次 バッチ", "skip": None})
     log.write(
