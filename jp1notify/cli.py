@@ -8,8 +8,10 @@ which JP1 keeps as the job's result; stdout is for dry-run JSON, summaries and h
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -18,7 +20,7 @@ from jp1notify import __version__
 from jp1notify.config import Config, ConfigError, find_config, load_config
 from jp1notify.envfile import EnvFileError, read_env_file
 from jp1notify.event import EventError, parse_event
-from jp1notify.notify import Invocation, Outcome, notify
+from jp1notify.notify import Ending, Invocation, Outcome, Problem, notify
 from jp1notify.redaction import redact
 
 if TYPE_CHECKING:
@@ -31,9 +33,10 @@ EXIT_USAGE = 64  # wrong command-line arguments
 EXIT_EVENT = 65  # no usable JP1 event in the environment (or the --env-file is unreadable)
 EXIT_UNDELIVERABLE = 69  # Slack refused permanently: a message is dead (channel gone, ...)
 EXIT_INTERNAL = 70  # a bug in jp1notify; the traceback is on stderr
-EXIT_LOST = 74  # the event could be neither delivered nor stored (store and Slack both failed)
-EXIT_INTERRUPTED = 75  # stopped by Ctrl+C or a kill; what was recorded stays queued
-EXIT_CONFIG = 78  # the config is invalid or a webhook URL cannot be read
+EXIT_LOST = 74  # the event could be neither delivered nor stored; the store or the output failed
+EXIT_TEMPFAIL = 75  # interrupted, out of time, or the store was locked: recorded events stay queued
+EXIT_CONFIG = 78  # the config is invalid or a destination cannot be sent to as configured
+EXIT_INTERRUPTED = EXIT_TEMPFAIL
 
 DEBUG_ENV = "JP1NOTIFY_DEBUG"  # set to 1 to let unexpected exceptions propagate (tests)
 
@@ -45,8 +48,7 @@ def run() -> None:
     (10-20 ms). Everything that must reach disk is written and closed before main() returns.
     """
     code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    code = _finish_output(code)
     os._exit(code)
 
 
@@ -70,18 +72,90 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("jp1notify: interrupted; recorded events stay queued", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _output_closed()
+    except OSError as exc:
+        if not _is_output_error(exc):
+            return _internal_error(exc, environ)
+        print(f"jp1notify: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_LOST
     except Exception as exc:
-        if environ.get(DEBUG_ENV):
-            raise
-        print(
-            f"jp1notify: internal error ({type(exc).__name__}: {redact(str(exc))}). "
-            "This is a bug in jp1notify: please report it with the traceback below.",
-            file=sys.stderr,
-        )
-        import traceback
+        return _internal_error(exc, environ)
 
-        print(redact(traceback.format_exc()), file=sys.stderr)
-        return EXIT_INTERNAL
+
+def _internal_error(exc: Exception, environ: Mapping[str, str]) -> int:
+    if environ.get(DEBUG_ENV):
+        raise exc
+    print(
+        f"jp1notify: internal error ({type(exc).__name__}: {redact(str(exc))}). "
+        "This is a bug in jp1notify: please report it with the traceback below.",
+        file=sys.stderr,
+    )
+    import traceback
+
+    print(redact(traceback.format_exc()), file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def _is_output_error(exc: OSError) -> bool:
+    """True for a failure to write our output (a full disk, an I/O error), which names no file;
+    any other OSError reaching here is a bug."""
+    import errno
+
+    return exc.filename is None and exc.errno in (errno.ENOSPC, errno.EIO, errno.EPIPE)
+
+
+def _output_closed() -> int:
+    """The reader of our output went away (`jp1notify history | head`): not a failure."""
+    _silence_stdout()
+    return EXIT_OK
+
+
+def _finish_output(code: int) -> int:
+    """Flush stdout and stderr; a failure here (a full disk, a closed pipe) still gets a
+    documented exit code and no traceback."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    except OSError as exc:
+        _silence_stdout()
+        with contextlib.suppress(OSError):
+            print(f"jp1notify: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        code = code or EXIT_LOST
+    with contextlib.suppress(OSError):
+        sys.stderr.flush()
+    return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device so that nothing tries to write the lost output again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _start_watchdog(config: Config, command: str) -> None:
+    """End the process with EXIT_TEMPFAIL if it outlives its documented bound (bounds.py). Every
+    step is bounded on its own; this is the last line of defence, so JP1 never waits forever."""
+    import _thread  # built in: no import cost on the JP1 path
+
+    from jp1notify.bounds import run_bound
+
+    seconds = run_bound(config)
+
+    def watch() -> None:
+        time.sleep(seconds)
+        with contextlib.suppress(OSError):
+            os.write(
+                2,
+                f"jp1notify: {command} stopped after {seconds:.0f}s, the longest it may run "
+                "(README: Time bounds); recorded events stay queued for the next event or "
+                "`jp1notify flush`\n".encode(),
+            )
+        os._exit(EXIT_TEMPFAIL)
+
+    _thread.start_new_thread(watch, ())
 
 
 def cmd_send(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -89,6 +163,7 @@ def cmd_send(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     source = read_env_file(Path(args.env_file)) if args.env_file else environ
     if args.dry_run:
         return _dry_run(config, source)
+    _start_watchdog(config, "send")
     run = Invocation(config)
     try:
         event = parse_event(source)
@@ -115,26 +190,32 @@ def cmd_send(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def exit_code(outcome: Outcome) -> int:
-    """The one mapping from how an invocation ended to the code JP1 sees."""
-    if outcome.problem == "config":
-        return EXIT_CONFIG
-    if outcome.problem == "dead":
-        return EXIT_UNDELIVERABLE
+    """The one mapping from how an invocation ended to the code JP1 sees: a problem met while
+    sending for others (config > internal > dead) comes before this invocation's own ending."""
+    if outcome.problem is not None:
+        return _PROBLEM_CODES[outcome.problem]
     return _EXIT_CODES[outcome.name]
 
 
+_PROBLEM_CODES = {
+    Problem.CONFIG: EXIT_CONFIG,
+    Problem.INTERNAL: EXIT_INTERNAL,
+    Problem.DEAD: EXIT_UNDELIVERABLE,
+}
 _EXIT_CODES = {
-    "delivered": EXIT_OK,
-    "queued": EXIT_OK,
-    "duplicate": EXIT_OK,
-    "ignored": EXIT_OK,
-    "unrouted": EXIT_OK,
-    "flushed": EXIT_OK,
-    "busy": EXIT_OK,
-    "dead": EXIT_UNDELIVERABLE,
-    "lost": EXIT_LOST,
-    "store_error": EXIT_LOST,
-    "config_error": EXIT_CONFIG,
+    Ending.DELIVERED: EXIT_OK,
+    Ending.QUEUED: EXIT_OK,
+    Ending.DUPLICATE: EXIT_OK,
+    Ending.IGNORED: EXIT_OK,
+    Ending.UNROUTED: EXIT_OK,
+    Ending.FLUSHED: EXIT_OK,
+    Ending.BUSY: EXIT_OK,
+    Ending.REQUEUED: EXIT_OK,
+    Ending.DEAD: EXIT_UNDELIVERABLE,
+    Ending.LOST: EXIT_LOST,
+    Ending.STORE_ERROR: EXIT_LOST,
+    Ending.STORE_LOCKED: EXIT_TEMPFAIL,
+    Ending.CONFIG_ERROR: EXIT_CONFIG,
 }
 
 
@@ -158,11 +239,41 @@ def cmd_flush(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from jp1notify.notify import flush
 
     config = load_config(find_config(args.config, environ))
+    _start_watchdog(config, "flush")
     run = Invocation(config)
     outcome = flush(run, config, environ)
     code = exit_code(outcome)
     run.log_line(
         "flush", outcome=outcome.name, exit=code, elapsed_ms=run.elapsed_ms(), **outcome.details
+    )
+    return code
+
+
+def cmd_retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Put dead messages back in the queue (or move a removed destination's), then send."""
+    from jp1notify.history import HistoryError, parse_since
+    from jp1notify.notify import Selection, retry
+
+    if not (args.all or args.id or args.since or args.source):
+        print(
+            "jp1notify: retry: say which messages: --all (every dead one), --id N, --since 2h, "
+            "or --from DESTINATION (see `jp1notify history --state dead`)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        since = parse_since(args.since, time.time()) if args.since else None
+    except HistoryError as exc:
+        print(f"jp1notify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    config = load_config(find_config(args.config, environ))
+    _start_watchdog(config, "retry")
+    run = Invocation(config)
+    selection = Selection(tuple(args.id or ()), since, args.all, args.source, args.to)
+    outcome = retry(run, config, environ, selection)
+    code = exit_code(outcome)
+    run.log_line(
+        "retry", outcome=outcome.name, exit=code, elapsed_ms=run.elapsed_ms(), **outcome.details
     )
     return code
 
@@ -236,10 +347,49 @@ def _parser() -> argparse.ArgumentParser:
     )
     history.add_argument("--since", metavar="WHEN", help="2h, 30m, 7d, or 2026-11-22[T02:00]")
     history.add_argument("--state", choices=("pending", "sent", "dead"), help="message state")
-    history.add_argument("--limit", type=int, default=50, help="most events shown (default 50)")
+    history.add_argument(
+        "--limit", type=_count, default=50, help="most events shown (default 50, at most 100000)"
+    )
     history.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     history.set_defaults(handler=cmd_history)
+    retry = commands.add_parser(
+        "retry", help="put dead messages back in the queue (or move a removed destination's)"
+    )
+    _add_config_option(retry)
+    retry.add_argument("--all", action="store_true", help="every dead message")
+    retry.add_argument(
+        "--id", type=_message_id, action="append", metavar="N", help="this message (repeatable)"
+    )
+    retry.add_argument(
+        "--since", metavar="WHEN", help="dead messages of events since 2h, 2026-11-22"
+    )
+    retry.add_argument(
+        "--from", dest="source", metavar="DEST", help="only messages of this destination"
+    )
+    retry.add_argument("--to", metavar="DEST", help="send them to this destination instead")
+    retry.set_defaults(handler=cmd_retry)
     return parser
+
+
+def _count(text: str) -> int:
+    """A whole number from 1 to 100000 (argparse shows the error and exits 64)."""
+    return _whole(text, 100_000)
+
+
+def _message_id(text: str) -> int:
+    return _whole(text, 2**63 - 1)  # SQLite's largest row id
+
+
+def _whole(text: str, most: int) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
+    if not 1 <= value <= most:
+        raise argparse.ArgumentTypeError(f"{text[:40]} is not between 1 and {most}")
+    return value
 
 
 def _add_config_option(parser: argparse.ArgumentParser) -> None:

@@ -1,90 +1,163 @@
-"""Delivery: post a payload to a Slack incoming webhook, judge the answer, retry within a budget.
+"""Delivery: one POST to a Slack incoming webhook within a total deadline, and what the answer means.
 
-Every answer is one of three verdicts (`judge`, `judge_error`): delivered; worth retrying
-(network error, timeout, 5xx, 429 with Retry-After, a TLS trust problem fixed on our side);
-permanent (the webhook or channel is gone, the payload is refused: retrying cannot help). Retries happen here, in one loop, bounded by
-`http.max_attempts` and `http.retry_budget_seconds`, honouring Retry-After. Nothing here ever
-puts a webhook URL into a message: reasons are built from status codes and Slack's error codes.
+Every attempt ends with one `Disposition` (`judge` for an HTTP answer, `judge_error` for a failure):
+- DELIVERED: Slack answered `ok`;
+- RETRY: the way to Slack failed (network error, timeout, 5xx, 429 with Retry-After, a proxy asking for
+  credentials, a redirect from a captive portal, a TLS trust problem fixed on our side): try later;
+- REFUSED: something that is not Slack refused this request (an HTML 403 page of a filtering proxy, an
+  unknown 4xx): retried later too, but a digest is split so that one message cannot hold the others;
+- INVALID: Slack refused this payload (`invalid_payload`, ...): a digest is split, a single message dies;
+- GONE: Slack says the webhook or its channel is gone or forbidden: every message to it dies;
+- UNUSABLE: the webhook URL cannot be used at all (fixed in the config): the messages stay queued.
+Only Slack's own error codes are final (https://docs.slack.dev/messaging/sending-messages-using-
+incoming-webhooks#handling_errors); any other answer is retried, with its reason shown.
+
+A request never outlives its deadline: httpx's timeouts apply per read (a server trickling header bytes
+would defeat them), so the request runs in a worker thread that is abandoned at the deadline. Reasons
+are built from status codes, Slack's error codes and redacted, cut excerpts: never the webhook URL.
+`post` (used only without a store) retries within a budget; the outbox retries with the store.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 import httpx
 
 from jp1notify import __version__
+from jp1notify.bounds import DEADLINE_GRACE
 from jp1notify.config import HttpSettings
+from jp1notify.redaction import redact
 
-DELIVERED = "delivered"
-RETRY = "retry"
-PERMANENT = "permanent"
 
-# What an operator should do about Slack's documented webhook errors
-# (https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks#handling_errors).
-HINTS = {
+class Disposition(StrEnum):
+    """What one attempt means for the messages it carried (see the module docstring)."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    REFUSED = "refused"
+    INVALID = "invalid"
+    GONE = "gone"
+    UNUSABLE = "unusable"
+
+
+DELIVERED = Disposition.DELIVERED
+RETRY = Disposition.RETRY
+# The dispositions that end a message: with no store to keep it, and in the direct-send summary.
+FINAL = frozenset({Disposition.INVALID, Disposition.GONE})
+
+# Slack's documented webhook errors and what an operator should do about them.
+# Payload refusals: the message is wrong, the webhook is fine.
+INVALID_HINTS = {
     "invalid_payload": "Slack refused the message format; report it with the --dry-run output",
     "no_text": "Slack found no text in the message; report it with the --dry-run output",
     "too_many_attachments": "Slack refused the message size; report it with the --dry-run output",
+    "invalid_attachments": "Slack refused the message format; report it with the --dry-run output",
+    "invalid_blocks": "Slack refused the message format; report it with the --dry-run output",
+    "msg_too_long": "Slack refused the message size; report it with the --dry-run output",
+}
+# Destination refusals: nothing can be posted through this webhook until it is fixed.
+GONE_HINTS = {
     "user_not_found": "the webhook's user no longer exists; create a new webhook",
     "channel_not_found": "the webhook's channel no longer exists; create a new webhook",
     "channel_is_archived": "the channel is archived; unarchive it or create a new webhook",
     "action_prohibited": "a Slack admin has restricted this webhook; ask them or create a new one",
     "posting_to_general_channel_denied": "only admins may post to this channel; use another channel",
     "invalid_token": "the webhook was revoked; create a new webhook",
+    "invalid_auth": "the webhook was revoked; create a new webhook",
+    "token_revoked": "the webhook was revoked; create a new webhook",
     "no_service": "the webhook was removed or disabled; create a new webhook",
     "no_service_id": "the webhook URL is incomplete; copy it again from Slack",
     "no_team": "the webhook URL is incomplete; copy it again from Slack",
     "team_disabled": "the Slack workspace is disabled",
 }
-MAX_RETRY_AFTER = 3600.0
+HINTS = {**INVALID_HINTS, **GONE_HINTS}
+# Slack's own "slow down" codes (https://docs.slack.dev/apis/web-api/rate-limits).
+RATE_CODES = frozenset({"rate_limited", "ratelimited", "message_limit_exceeded"})
+
+# Slack's own Retry-After values are a few seconds; a proxy's "86400" must not hold every alert for a
+# day. Longer values are cut to this (README: "Retry-After").
+MAX_RETRY_AFTER = 60.0
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
+MAX_BODY = 65536  # bytes of an answer read at most: a webhook answer is a few bytes
+EXCERPT = 80  # characters of a non-Slack answer shown in a reason
 
 
 class Verdict(NamedTuple):
-    outcome: str  # DELIVERED, RETRY or PERMANENT
+    disposition: Disposition
     reason: str  # for operators; never contains the URL
     retry_after: float | None = None
+    unanswered: bool = False  # the request may have reached Slack, but no answer came back
+
+    @property
+    def outcome(self) -> Disposition:  # the name used before dispositions had a type
+        return self.disposition
 
 
 class Result(NamedTuple):
-    """The end of one destination's delivery."""
+    """The end of one destination's delivery (direct sending, without a store)."""
 
     destination: str
-    outcome: str  # DELIVERED, RETRY (gave up for now), PERMANENT, or "config"
+    outcome: Disposition
     attempts: int
     reason: str
 
 
 def judge(status: int, body: str, headers: Mapping[str, str]) -> Verdict:
-    """Classify a webhook answer by status and body (Slack's error code is in the body)."""
-    code = _error_code(body)
+    """Classify a webhook answer by status and body (Slack's error code is in the body). The body
+    and headers must already be redacted (attempt_once does it)."""
+    code = slack_code(body)
     if status == 200 and code == "ok":
         return Verdict(DELIVERED, "ok")
-    if status == 429:
-        return Verdict(RETRY, "rate limited (HTTP 429)", _retry_after(headers, body))
+    if status == 429 or code in RATE_CODES:
+        return Verdict(RETRY, f"rate limited (HTTP {status})", retry_after(headers, body))
     if status >= 500 or status == 408:
-        return Verdict(RETRY, f"Slack answered HTTP {status} {code}".rstrip())
-    if 200 <= status < 300:
-        # A 2xx without "ok" is not Slack's answer: a proxy or captive portal replied instead.
-        return Verdict(RETRY, f"unexpected answer (HTTP {status} {code!r}); check http.proxy")
-    hint = HINTS.get(code)
-    reason = f"Slack answered HTTP {status} {code}".rstrip()
-    return Verdict(PERMANENT, f"{reason}: {hint}" if hint else reason)
+        wait = retry_after(headers, body) if "retry-after" in headers else None
+        said = (
+            f"Slack answered HTTP {status} {code}"
+            if code
+            else f"HTTP {status}, {describe_body(body)}"
+        )
+        return Verdict(RETRY, said, wait)
+    if status == 407:
+        return Verdict(
+            RETRY, "the proxy asks for credentials (HTTP 407): put user:password in http.proxy"
+        )
+    if 300 <= status < 400:
+        return Verdict(RETRY, _redirect_reason(status, headers))
+    if code in INVALID_HINTS:
+        return Verdict(Disposition.INVALID, f"Slack answered HTTP {status} {code}: {HINTS[code]}")
+    if code in GONE_HINTS:
+        return Verdict(Disposition.GONE, f"Slack answered HTTP {status} {code}: {HINTS[code]}")
+    what = f"an answer that is not Slack's (HTTP {status}, {describe_body(body)})"
+    if 200 <= status < 300:  # a proxy's login page or a captive portal answered instead of Slack
+        return Verdict(RETRY, f"{what}; check http.proxy and the network")
+    return Verdict(
+        Disposition.REFUSED, f"{what}; a proxy or filter may be blocking it: check http.proxy"
+    )
 
 
-def judge_error(exc: httpx.HTTPError) -> Verdict:
-    """Classify a transport failure: most are worth retrying, a TLS or URL problem is not."""
+def judge_error(exc: BaseException) -> Verdict:
+    """Classify a failure to get an answer: most are worth retrying, an unusable URL is not."""
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
-        return Verdict(RETRY, f"timed out ({type(exc).__name__})")
-    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
-        return Verdict(PERMANENT, f"unusable webhook URL ({type(exc).__name__})")
+        # A read timeout: the request went out and Slack may have posted it.
+        unanswered = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+        return Verdict(RETRY, f"timed out ({type(exc).__name__})", unanswered=unanswered)
+    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL, UnicodeError, OverflowError)):
+        # httpx, idna and the socket layer refuse the URL itself ("hooks..slack.com", port 99999).
+        return Verdict(
+            Disposition.UNUSABLE,
+            f"the webhook URL cannot be used ({type(exc).__name__}); copy it again from Slack",
+        )
     if "CERTIFICATE_VERIFY_FAILED" in detail:
         # Retryable, not permanent: it is fixed on this side (http.ca_file, the proxy), and the
         # queued messages must still go out once it is.
@@ -94,13 +167,15 @@ def judge_error(exc: httpx.HTTPError) -> Verdict:
             "its CA certificate (PEM)",
         )
     if isinstance(exc, httpx.ProxyError):
-        return Verdict(RETRY, f"proxy error: {detail}")
-    return Verdict(RETRY, f"network error: {detail}")
+        return Verdict(RETRY, f"proxy error: {_cut(detail)}")
+    if isinstance(exc, (httpx.HTTPError, OSError)):
+        return Verdict(RETRY, f"network error: {_cut(detail)}")
+    return Verdict(RETRY, f"unexpected error while sending ({type(exc).__name__}: {_cut(detail)})")
 
 
 def backoff(attempt: int, rand: Callable[[], float], cap: float = BACKOFF_CAP) -> float:
     """Exponential backoff with jitter: about 0.5, 1, 2, 4 ... seconds, capped."""
-    return min(cap, BACKOFF_BASE * 2 ** (attempt - 1)) * (0.5 + rand() / 2)
+    return min(cap, BACKOFF_BASE * 2 ** (min(attempt, 60) - 1)) * (0.5 + rand() / 2)
 
 
 def make_client(settings: HttpSettings, tls: bool = True) -> httpx.Client:
@@ -121,12 +196,16 @@ def make_client(settings: HttpSettings, tls: bool = True) -> httpx.Client:
         verify=verify,
         trust_env=True,
         follow_redirects=False,
-        headers={"User-Agent": f"jp1notify/{__version__}"},
+        # identity: the answer is read raw and bounded (MAX_BODY), never decompressed
+        headers={"User-Agent": f"jp1notify/{__version__}", "Accept-Encoding": "identity"},
     )
 
 
 class Clients:
-    """The clients of one invocation, made on first use: one for TLS, one for plain http."""
+    """The clients of one invocation, made on first use: one for TLS, one for plain http.
+
+    A client whose request was abandoned at its deadline is dropped (its worker thread may still
+    hold its connection pool) and a fresh one is made for the next request."""
 
     def __init__(self, settings: HttpSettings) -> None:
         self.settings = settings
@@ -137,6 +216,9 @@ class Clients:
         if tls not in self.made:
             self.made[tls] = make_client(self.settings, tls)
         return self.made[tls]
+
+    def drop(self, client: httpx.Client) -> None:
+        self.made = {tls: c for tls, c in self.made.items() if c is not client}
 
     def close(self) -> None:
         for client in self.made.values():
@@ -150,27 +232,27 @@ class Clients:
 
 
 def post(
-    client: httpx.Client,
+    clients: Clients,
     url: str,
     payload: dict[str, Any],
     settings: HttpSettings,
+    deadline: float,
+    secrets: Iterable[str] = (),
     *,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     rand: Callable[[], float] = random.random,
 ) -> tuple[Verdict, int]:
-    """Post until delivered, permanent, or out of attempts or budget. Returns (verdict, attempts)."""
-    deadline = clock() + settings.retry_budget
+    """Post until delivered, final, unusable, or out of attempts or time (`deadline`, on `clock`).
+    Returns (verdict, attempts). Used only when there is no store to queue the message in."""
     attempt = 0
     while True:
         attempt += 1
-        timeout = (
-            settings.timeout
-            if attempt == 1
-            else max(0.1, min(settings.timeout, deadline - clock()))
-        )
-        verdict = attempt_once(client, url, payload, timeout)
-        if verdict.outcome != RETRY or attempt >= settings.max_attempts:
+        timeout = max(0.1, min(settings.timeout, deadline - clock()))
+        verdict = attempt_once(clients, url, payload, timeout, secrets)
+        if verdict.disposition in (DELIVERED, Disposition.UNUSABLE, *FINAL):
+            return verdict, attempt
+        if attempt >= settings.max_attempts:
             return verdict, attempt
         wait = verdict.retry_after if verdict.retry_after is not None else backoff(attempt, rand)
         if clock() + wait > deadline:
@@ -181,45 +263,145 @@ def post(
 
 
 def attempt_once(
-    client: httpx.Client, url: str, payload: dict[str, Any], timeout: float
+    clients: Clients,
+    url: str,
+    payload: dict[str, Any],
+    timeout: float,
+    secrets: Iterable[str] = (),
 ) -> Verdict:
-    """One POST of a payload, judged."""
+    """One POST of a payload, judged, within `timeout` seconds in all (plus a second's grace)."""
+    client = clients.for_url(url)
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    box: list[Verdict] = []
+    worker = threading.Thread(
+        target=lambda: box.append(_exchange(client, url, body, timeout, [url, *secrets])),
+        name="jp1notify-post",
+        daemon=True,  # an abandoned request never keeps the process alive
+    )
+    worker.start()
+    worker.join(timeout + DEADLINE_GRACE)
+    if box:
+        return box[0]
+    clients.drop(client)
+    return Verdict(
+        RETRY,
+        f"no complete answer within {timeout:g}s (the server or a proxy is too slow)",
+        unanswered=True,
+    )
+
+
+def _exchange(
+    client: httpx.Client, url: str, body: bytes, timeout: float, secrets: list[str]
+) -> Verdict:
+    """The request itself (run in the worker thread): never raises."""
     try:
-        response = client.post(
+        with client.stream(
+            "POST",
             url,
-            content=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+            content=body,
             headers={"Content-Type": "application/json; charset=utf-8"},
             timeout=timeout,
-        )
-    except httpx.HTTPError as exc:
-        return judge_error(exc)
-    return judge(response.status_code, response.text, response.headers)
+        ) as response:
+            raw = _read_some(response)
+            text = redact(raw.decode(response.encoding or "utf-8", "replace"), secrets)
+            headers = {k.lower(): redact(v, secrets) for k, v in response.headers.items()}
+            return judge(response.status_code, text, headers)
+    except Exception as exc:  # noqa: BLE001 - any failure is a verdict, never a crash
+        verdict = judge_error(exc)
+        return verdict._replace(reason=redact(verdict.reason, secrets))
 
 
-def _error_code(body: str) -> str:
-    """Slack's error code: the plain-text body, or `error` of a JSON body (429 answers)."""
+def _read_some(response: httpx.Response) -> bytes:
+    """At most MAX_BODY bytes of the answer: a server streaming megabytes costs nothing more."""
+    data = b""
+    for chunk in response.iter_raw():
+        data += chunk
+        if len(data) >= MAX_BODY:
+            break
+    return data[:MAX_BODY]
+
+
+def slack_code(body: str) -> str:
+    """Slack's answer code: `ok`, an error code (plain text or JSON `error`), or "" if the body is
+    not shaped like one of Slack's answers."""
     text = body.strip()
     if text.startswith("{"):
         try:
             data = json.loads(text)
         except ValueError:
-            return text[:80]
+            return ""
+        if not isinstance(data, dict):
+            return ""
         if data.get("ok") is True:
             return "ok"
-        return str(data.get("error", ""))[:80]
-    return text[:80]
+        code = data.get("error")
+        return code if isinstance(code, str) and _is_code(code) else ""
+    return text if _is_code(text) else ""
 
 
-def _retry_after(headers: Mapping[str, str], body: str) -> float:
-    """Seconds to wait from Retry-After (header, else the JSON body's retry_after), at least 1."""
+def _is_code(text: str) -> bool:
+    return 0 < len(text) <= 60 and all(c.islower() or c == "_" for c in text)
+
+
+def describe_body(body: str) -> str:
+    """A short, printable account of an answer that is not Slack's."""
+    text = body.strip()
+    if not text:
+        return "empty body"
+    lower = text[:2000].lower()
+    if lower.startswith(("<!doctype html", "<html")) or "<body" in lower:
+        start = lower.find("<title>")
+        end = lower.find("</title>", start)
+        title = text[start + 7 : end].strip() if 0 <= start < end else ""
+        return f"an HTML page {_cut(title)!r}" if title else "an HTML page"
+    return f"body {_cut(text)!r}"
+
+
+def _cut(text: str, limit: int = EXCERPT) -> str:
+    """Printable characters only, at most `limit` of them."""
+    clean = "".join(c if c.isprintable() else " " for c in text[: limit * 2])
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
+def _redirect_reason(status: int, headers: Mapping[str, str]) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(headers.get("location", "")).hostname or ""
+    except ValueError:
+        host = ""
+    to = f" to {_cut(host, 60)}" if host else ""
+    return (
+        f"redirected (HTTP {status}{to}): Slack webhooks never redirect, so a captive portal or "
+        "a proxy answered; check http.proxy and the network"
+    )
+
+
+def retry_after(headers: Mapping[str, str], body: str) -> float:
+    """Seconds to wait from Retry-After (seconds or an HTTP date; else the JSON body's
+    retry_after), between 1 and MAX_RETRY_AFTER; 1 when absent or unreadable."""
     raw: Any = headers.get("retry-after")
     if raw is None:
         try:
             raw = json.loads(body).get("retry_after")
         except (ValueError, AttributeError):
             raw = None
-    try:
-        seconds = float(raw)
-    except (TypeError, ValueError):
+    seconds = _seconds(raw)
+    if not math.isfinite(seconds):
         seconds = 1.0
     return min(max(seconds, 1.0), MAX_RETRY_AFTER)
+
+
+def _seconds(raw: Any) -> float:
+    try:
+        return float(raw)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    if isinstance(raw, str):
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return parsedate_to_datetime(raw).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            pass
+    return 1.0

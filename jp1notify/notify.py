@@ -1,9 +1,12 @@
-"""The main job: one JP1 event from the environment to Slack, through the outbox.
+"""The main job: one JP1 event from the environment to Slack, through the outbox; and the
+operator's `flush` and `retry`.
 
 `notify` classifies and routes the event, records it in the store, and drains the outbox if
 this process gets the sender lease (outbox.py); without a usable store it posts directly with
-bounded retries. It says what happened on stderr (JP1 keeps it) and returns an `Outcome`; the
-command line maps outcomes to exit codes.
+bounded retries. A store found damaged at any step is moved aside, the pending messages still
+readable in it are carried over to a fresh one, and the step is done again. Everything is said on
+stderr (JP1 keeps it); each command returns an `Outcome`, which the command line maps to an exit
+code.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple
+from enum import StrEnum
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from jp1notify.classify import Classification, classify
 from jp1notify.config import Config, ConfigError
@@ -26,20 +30,43 @@ from jp1notify.routing import Decision, Delivery, route
 if TYPE_CHECKING:
     from jp1notify.delivery import Result
     from jp1notify.outbox import DrainReport
-    from jp1notify.store import Recorded, Store
+    from jp1notify.store import MessageState, Recorded, Store, StoreError
+
+T = TypeVar("T")
+
+
+class Ending(StrEnum):
+    """How an invocation ended (the log's `outcome=`; cli.exit_code maps each to an exit code)."""
+
+    DELIVERED = "delivered"
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    UNROUTED = "unrouted"
+    DEAD = "dead"
+    LOST = "lost"  # neither delivered nor stored
+    STORE_ERROR = "store_error"  # the store failed (not damage: that is recovered from)
+    STORE_LOCKED = "store_locked"  # another process held the store too long
+    CONFIG_ERROR = "config_error"
+    FLUSHED = "flushed"
+    BUSY = "busy"  # flush: another process is sending
+    REQUEUED = "requeued"
+
+
+class Problem(StrEnum):
+    """What this process found while sending for others: the operator must act even if this
+    invocation's own event went out."""
+
+    CONFIG = "config"  # a destination it cannot send to: unreadable webhook, not in the config
+    DEAD = "dead"  # it buried a message
+    INTERNAL = "internal"  # a bug met while sending (the messages stay queued)
 
 
 class Outcome(NamedTuple):
-    """How an invocation ended, for the exit code and the log's end line.
+    """How an invocation ended, for the exit code and the log's end line."""
 
-    name: delivered, queued, duplicate, ignored, unrouted, dead, lost, store_error, config_error,
-    flushed, busy. problem: "config" or "dead" when this process, sending for others, found a
-    destination it cannot read or buried a message: the operator must act even if this
-    invocation's own event went out.
-    """
-
-    name: str
-    problem: str | None
+    name: Ending
+    problem: Problem | None
     details: dict[str, object]
 
 
@@ -51,7 +78,7 @@ class Plan(NamedTuple):
 
 
 class Invocation:
-    """One run of `send`: its clock, its log and the secrets to keep out of every output."""
+    """One run of a command: its clock, its log and the secrets to keep out of every output."""
 
     def __init__(self, config: Config) -> None:
         self.started = time.monotonic()
@@ -72,108 +99,210 @@ class Invocation:
 
 def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, str]) -> Outcome:
     """Classify, route, record, send: the main job for one JP1 event."""
+    from jp1notify.store import StoreError
+
     classification = classify(event, config)
     decision = route(event, classification, config)
     details: dict[str, object] = {"level": classification.level, "scope": classification.scope}
     details["routes"] = ",".join(f"{d.route.name}>{d.destination}" for d in decision.deliveries)
-    if decision.ignored_by:
-        run.say(f"event {describe(event)} ignored by {decision.ignored_by}")
-        details["rule"] = decision.ignored_by
-    elif decision.unrouted:
-        run.say(
-            f"warning: event {describe(event)} ({classification.level}, scope "
-            f"{classification.scope}) matched no route and no ignore rule, so nobody was "
-            "notified. Add a catch-all route (no conditions) or an [[ignore]] rule."
-        )
-    outcome = "ignored" if decision.ignored_by else "unrouted" if decision.unrouted else None
-    import sqlite3
-
-    from jp1notify.store import StoreError
-
-    store = None
+    ending = _say_decision(run, event, classification, decision, details)
     try:
-        store = open_store(run, config)
-        recorded = _record(store, event, classification, decision, config)
-    except (StoreError, sqlite3.Error) as exc:
-        if store is not None:
-            store.close()
+        store, recorded = _open_and_record(run, config, event, classification, decision)
+    except StoreError as exc:
         run.say(
             f"warning: the store is not usable ({exc}); sending without it, so an undelivered "
             f"event cannot be queued. Check that outbox.data_dir ({config.outbox.data_dir}) is "
             "a writable local folder."
         )
-        if outcome:
-            return Outcome(outcome, None, details)
+        if ending:
+            return Outcome(ending, None, details)
         return _send_directly(run, config, event, classification, decision, environ, details)
     try:
         if recorded.duplicate:
-            run.say(f"event {describe(event)} was already recorded; not sent again")
-            outcome = "duplicate"
-        report = drain(run, store, config, environ) if store.has_pending() else None
-        states = store.message_states(recorded.message_ids) if recorded.message_ids else []
-    except sqlite3.Error as exc:
+            run.say(describe_duplicate(event, *store.event_messages(recorded.key)))
+            ending = Ending.DUPLICATE
+        store, (report, states) = recovering(
+            run, config, store, lambda s: _drain_and_look(run, s, config, environ, recorded.key)
+        )
+    except StoreError as exc:
         run.say(f"the event is recorded, but the store failed while sending: {exc}")
-        return Outcome("store_error", None, details)
+        return Outcome(_store_ending(exc), None, details)
     finally:
         store.close()
     if report:
         details.update(posts=report.posts, sent=report.sent, stopped=report.stopped)
-    return _own_outcome(run, event, states, report, outcome, details)
+    return _own_outcome(run, event, states, report, ending, details)
+
+
+def _say_decision(
+    run: Invocation,
+    event: Event,
+    classification: Classification,
+    decision: Decision,
+    details: dict[str, object],
+) -> Ending | None:
+    if decision.ignored_by:
+        run.say(f"event {describe(event)} ignored by {decision.ignored_by}")
+        details["rule"] = decision.ignored_by
+        return Ending.IGNORED
+    if decision.unrouted:
+        run.say(
+            f"warning: event {describe(event)} ({classification.level}, scope "
+            f"{classification.scope}) matched no route and no ignore rule, so nobody was "
+            "notified. Add a catch-all route (no conditions) or an [[ignore]] rule."
+        )
+        return Ending.UNROUTED
+    return None
+
+
+def _open_and_record(
+    run: Invocation,
+    config: Config,
+    event: Event,
+    classification: Classification,
+    decision: Decision,
+) -> tuple[Store, Recorded]:
+    from jp1notify.store import StoreError, record_event
+
+    store = open_store(run, config)
+    try:
+        store, recorded = recovering(
+            run,
+            config,
+            store,
+            lambda s: record_event(s, event, classification, decision, time.time()),
+        )
+        store, _ = recovering(
+            run,
+            config,
+            store,
+            lambda s: s.prune_daily(config.outbox.retention_days, time.time()),
+        )
+    except StoreError:
+        store.close()
+        raise
+    return store, recorded
+
+
+def _drain_and_look(
+    run: Invocation, store: Store, config: Config, environ: Mapping[str, str], key: str
+) -> tuple[DrainReport | None, list[MessageState]]:
+    report = drain(run, store, config, environ) if store.has_pending() else None
+    return report, store.event_messages(key)[1]
 
 
 def _own_outcome(
     run: Invocation,
     event: Event,
-    states: list[tuple[str, str, str | None]],
+    states: list[MessageState],
     report: DrainReport | None,
-    outcome: str | None,
+    ending: Ending | None,
     details: dict[str, object],
 ) -> Outcome:
     """This event's messages decide the outcome; what this process buried is a problem too."""
-    details["results"] = ",".join(f"{dest}:{state}" for dest, state, _ in states)
-    own = {state for _, state, _ in states}
-    if outcome is None:
-        outcome = "dead" if "dead" in own else "queued" if "pending" in own else "delivered"
+    details["results"] = ",".join(f"{s.destination}:{s.state}" for s in states)
+    own = {s.state for s in states}
+    if ending is None:
+        ending = (
+            Ending.DEAD
+            if "dead" in own
+            else Ending.QUEUED
+            if "pending" in own
+            else Ending.DELIVERED
+        )
     others = " (another jp1notify process is sending)" if report and not report.holder else ""
-    for destination, state, error in states:
-        if state == "sent":
-            run.say(f"event {describe(event)} delivered to {destination}")
-        elif state == "pending":
-            reason = f"; last failure: {error}" if error else ""
+    for s in states:
+        if s.state == "sent" and ending is not Ending.DUPLICATE:
+            run.say(f"event {describe(event)} delivered to {s.destination}")
+        elif s.state == "pending" and ending is not Ending.DUPLICATE:
+            reason = f"; last failure: {s.error}" if s.error else ""
             run.say(
-                f"event {describe(event)} queued for {destination}{others}{reason}. "
+                f"event {describe(event)} queued for {s.destination}{others}{reason}. "
                 "It goes out with the next event or `jp1notify flush`."
             )
-    return Outcome(outcome, drain_problem(report), details)
+    return Outcome(ending, drain_problem(report), details)
+
+
+def describe_duplicate(event: Event, received_at: float | None, states: list[MessageState]) -> str:
+    """What became of the earlier copy of a duplicate event, and how to send it again."""
+    when = _local(received_at) if received_at else "earlier"
+    head = f"event {describe(event)} was already recorded at {when}; not sent again."
+    if not states:
+        return (
+            f"{head} It went to no destination then (ignored or unrouted; see `jp1notify history`)."
+        )
+    parts = []
+    for s in states:
+        if s.state == "sent":
+            sent = f" at {_local(s.sent_at)}" if s.sent_at else ""
+            parts.append(f"{s.destination}: sent{sent} (message {s.id})")
+        elif s.state == "dead":
+            parts.append(f"{s.destination}: dead, {s.error} (message {s.id})")
+        else:
+            parts.append(f"{s.destination}: still queued (message {s.id})")
+    resend = " ".join(f"--id {s.id}" for s in states if s.state != "pending")
+    hint = f" To send it again: jp1notify retry {resend}" if resend else ""
+    return f"{head} Earlier copy: {'; '.join(parts)}.{hint}"
+
+
+def _local(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def open_store(run: Invocation, config: Config) -> Store:
-    """The store, moving a corrupt file aside (and saying so) rather than failing on it."""
-    from jp1notify.store import Store, StoreError, quarantine
+    """The store; a damaged one is moved aside and replaced (recover)."""
+    from jp1notify.store import Store, StoreError
 
     try:
         return Store.open(config.outbox.data_dir)
     except StoreError as exc:
         if not exc.corrupt:
             raise
-        moved = quarantine(config.outbox.data_dir)
-        run.say(
-            f"warning: the store was corrupt ({exc}); moved to {moved} and started afresh. "
-            "Messages still pending in it were not sent: inspect it with the sqlite3 tool."
-        )
-        run.log_line("store", outcome="quarantined", moved_to=moved)
-        return Store.open(config.outbox.data_dir)
+        return recover(run, config, exc)
 
 
-def _record(
-    store: Store, event: Event, classification: Classification, decision: Decision, config: Config
-) -> Recorded:
-    from jp1notify.store import record_event
+def recovering(
+    run: Invocation, config: Config, store: Store, action: Callable[[Store], T]
+) -> tuple[Store, T]:
+    """Run `action` on the store; if it finds the store damaged, recover and run it once more.
+    Returns the store in use afterwards (a new one after a recovery) and the result."""
+    from jp1notify.store import StoreError
 
-    now = time.time()
-    recorded = record_event(store, event, classification, decision, now)
-    store.prune_daily(config.outbox.retention_days, now)
-    return recorded
+    try:
+        return store, action(store)
+    except StoreError as exc:
+        if not exc.corrupt:
+            raise
+        store.close()
+        store = recover(run, config, exc)
+    try:
+        return store, action(store)
+    except BaseException:
+        store.close()
+        raise
+
+
+def recover(run: Invocation, config: Config, exc: StoreError) -> Store:
+    """Move a damaged store aside, start a fresh one, and carry over the pending messages that
+    can still be read from the damaged file. Says what happened."""
+    from jp1notify.store import Store, quarantine, salvage
+
+    moved = quarantine(config.outbox.data_dir)
+    rescued, stopped = salvage(moved)
+    store = Store.open(config.outbox.data_dir)
+    count = store.adopt(rescued)
+    lost = (
+        f" Reading it stopped early ({stopped}): pending messages after that point were not "
+        f"rescued; inspect {moved} with the sqlite3 tool."
+        if stopped
+        else ""
+    )
+    run.say(
+        f"warning: {exc}. It was moved to {moved} and a new store was started; {count} pending "
+        f"message{'s' if count != 1 else ''} carried over.{lost}"
+    )
+    run.log_line("store", outcome="quarantined", moved_to=moved, rescued=count)
+    return store
 
 
 def drain(
@@ -186,7 +315,8 @@ def drain(
     for dead in report.dead:
         run.say(
             f"message {dead.message_id} to {dead.destination} is dead (will not be retried): "
-            f"{dead.reason}. See `jp1notify history --state dead`."
+            f"{dead.reason}. See `jp1notify history --state dead`; once fixed, "
+            f"`jp1notify retry --id {dead.message_id}` sends it again."
         )
         run.log_line(
             "dead", message=dead.message_id, destination=dead.destination, reason=dead.reason
@@ -196,6 +326,18 @@ def drain(
             f"cannot send: {problem}; the messages stay queued. Fix it (`jp1notify check-config` "
             "shows every destination), then run `jp1notify flush`."
         )
+    for name, count in report.orphans:
+        run.say(
+            f"{count} message{'s' if count != 1 else ''} wait for destination {name!r}, which is no "
+            f"longer in the config: they stay queued. Put [destinations.{name}] back, or move them "
+            f"with `jp1notify retry --from {name} --to <destination>`."
+        )
+    for error in report.internal_errors:
+        run.say(
+            f"internal error while sending ({error}); the messages stay queued. This is a bug in "
+            "jp1notify: please report it with this line and the log."
+        )
+        run.log_line("internal_error", error=error)
     for note in report.notes:
         run.say(note)
     return report
@@ -211,12 +353,12 @@ def _send_directly(
     details: dict[str, object],
 ) -> Outcome:
     """Without a store: post now with bounded retries (the behaviour before the outbox)."""
-    from jp1notify import delivery as slack
+    from jp1notify.delivery import DELIVERED, FINAL
 
     results = _deliver(run, config, plan(config, event, classification, decision), environ)
     for result in results:
         attempts = f"{result.attempts} attempt{'s' if result.attempts != 1 else ''}"
-        if result.outcome == slack.DELIVERED:
+        if result.outcome == DELIVERED:
             run.say(f"event {describe(event)} delivered to {result.destination} ({attempts})")
         else:
             run.say(
@@ -225,14 +367,14 @@ def _send_directly(
             )
     outcomes = {r.outcome for r in results}
     details["results"] = ",".join(f"{r.destination}:{r.outcome}" for r in results)
-    if "config" in outcomes:
-        return Outcome("config_error", None, details)
-    if slack.PERMANENT in outcomes:
-        return Outcome("dead", None, details)
-    if slack.RETRY in outcomes:
+    if "unusable" in outcomes:
+        return Outcome(Ending.CONFIG_ERROR, None, details)
+    if outcomes & FINAL:
+        return Outcome(Ending.DEAD, None, details)
+    if outcomes - {DELIVERED}:
         run.say("the event could be neither delivered nor stored")
-        return Outcome("lost", None, details)
-    return Outcome("delivered", None, details)
+        return Outcome(Ending.LOST, None, details)
+    return Outcome(Ending.DELIVERED, None, details)
 
 
 def plan(
@@ -261,11 +403,13 @@ def plan(
 def _deliver(
     run: Invocation, config: Config, plans: list[Plan], environ: Mapping[str, str]
 ) -> list[Result]:
-    from jp1notify import delivery as slack
+    """Post each plan; all of them share one retry budget, so the run stays within its bound."""
+    from jp1notify import delivery
     from jp1notify.config import resolve_webhook
 
     results = []
-    with slack.Clients(config.http) as clients:
+    deadline = time.monotonic() + config.http.retry_budget
+    with delivery.Clients(config.http) as clients:
         if config.http.proxy:
             run.secrets.append(config.http.proxy)
         for plan in plans:
@@ -277,12 +421,15 @@ def _deliver(
             try:
                 url = resolve_webhook(config.destinations[name], config, environ)
             except ConfigError as exc:
-                results.append(slack.Result(name, "config", 0, exc.problems[0]))
+                results.append(
+                    delivery.Result(name, delivery.Disposition.UNUSABLE, 0, exc.problems[0])
+                )
                 continue
             run.secrets.append(url)
-            client = clients.for_url(url)
-            verdict, attempts = slack.post(client, url, plan.rendered.payload, config.http)
-            results.append(slack.Result(name, verdict.outcome, attempts, verdict.reason))
+            verdict, attempts = delivery.post(
+                clients, url, plan.rendered.payload, config.http, deadline, run.secrets
+            )
+            results.append(delivery.Result(name, verdict.disposition, attempts, verdict.reason))
     return results
 
 
@@ -310,20 +457,20 @@ def dry_run_report(config: Config, event: Event) -> dict[str, object]:
 
 
 def flush(run: Invocation, config: Config, environ: Mapping[str, str]) -> Outcome:
-    """Send what is queued now (operators schedule `jp1notify flush` every few minutes)."""
+    """Send what is queued now (operators schedule `jp1notify flush` every few minutes). It also
+    reads the whole store once, so that damage is found even where no event looks."""
     from jp1notify.store import StoreError
 
-    try:
-        store = open_store(run, config)
-    except StoreError as exc:
-        run.say(f"{exc}; check outbox.data_dir")
-        return Outcome("store_error", None, {})
-    try:
+    def work(store: Store) -> tuple[DrainReport, dict[str, int], str | None]:
+        store.check()
         report = drain(run, store, config, environ, eager=True)
-        counts = store.counts()
-        sender = store.lease_holder(time.time())
-    finally:
-        store.close()
+        return report, store.counts(), store.lease_holder(time.time())
+
+    try:
+        report, counts, sender = _with_store(run, config, work)
+    except StoreError as exc:
+        run.say(f"{exc}; nothing was sent")
+        return Outcome(_store_ending(exc), None, {})
     if not report.holder:
         run.say(
             f"another jp1notify process ({sender or 'just finished'}) is sending; it drains the queue"
@@ -341,15 +488,98 @@ def flush(run: Invocation, config: Config, environ: Mapping[str, str]) -> Outcom
         "stopped": report.stopped,
         "pending": counts.get("pending", 0),
     }
-    name = "flushed" if report.holder else "busy"
-    return Outcome(name, drain_problem(report), details)
+    return Outcome(Ending.FLUSHED if report.holder else Ending.BUSY, drain_problem(report), details)
 
 
-def drain_problem(report: DrainReport | None) -> str | None:
-    if report and report.config_errors:
-        return "config"
+class Selection(NamedTuple):
+    """Which messages `jp1notify retry` puts back in the queue."""
+
+    ids: tuple[int, ...] = ()
+    since: float | None = None
+    all_dead: bool = False
+    source: str | None = None
+    to: str | None = None
+
+
+def retry(
+    run: Invocation, config: Config, environ: Mapping[str, str], selection: Selection
+) -> Outcome:
+    """Put dead (or chosen, or orphaned) messages back in the queue, then send at once."""
+    from jp1notify.store import StoreError
+
+    if selection.to is not None and selection.to not in config.destinations:
+        known = ", ".join(sorted(config.destinations))
+        raise ConfigError(
+            config.path, [f"--to {selection.to}: unknown destination (known: {known})"]
+        )
+
+    def work(store: Store) -> tuple[int, DrainReport]:
+        orphans = _orphans(store, config)
+        if selection.source in orphans and selection.to is None:
+            run.say(
+                f"destination {selection.source!r} is not in the config: add --to <destination> "
+                "to move its messages to one that is"
+            )
+        count = store.requeue(
+            ids=selection.ids,
+            dead_since=selection.since,
+            all_dead=selection.all_dead,
+            source=selection.source,
+            orphans_of=orphans,
+            to=selection.to,
+        )
+        _say_requeued(run, count, selection)
+        return count, drain(run, store, config, environ, eager=True)
+
+    try:
+        count, report = _with_store(run, config, work)
+    except StoreError as exc:
+        run.say(f"{exc}; nothing was changed")
+        return Outcome(_store_ending(exc), None, {})
+    if report.holder:
+        run.say(f"retry: {report.sent} messages sent in {report.posts} posts")
+    details: dict[str, object] = {"requeued": count, "sent": report.sent, "posts": report.posts}
+    return Outcome(Ending.REQUEUED, drain_problem(report), details)
+
+
+def _say_requeued(run: Invocation, count: int, selection: Selection) -> None:
+    to = f" for destination {selection.to}" if selection.to else ""
+    if count:
+        run.say(f"{count} message{'s' if count != 1 else ''} put back in the queue{to}")
+    else:
+        run.say(
+            "no message matched (pending messages are already queued); "
+            "`jp1notify history --state dead` lists the dead ones with their ids"
+        )
+
+
+def _orphans(store: Store, config: Config) -> list[str]:
+    """Destinations holding pending messages that are not in the config."""
+    return [d.name for d in store.due(time.time(), 0) if d.name not in config.destinations]
+
+
+def _with_store(run: Invocation, config: Config, work: Callable[[Store], T]) -> T:
+    store = open_store(run, config)
+    try:
+        store, result = recovering(run, config, store, work)
+    finally:
+        store.close()
+    return result
+
+
+def _store_ending(exc: StoreError) -> Ending:
+    from jp1notify.store import Problem as StoreProblem
+
+    return Ending.STORE_LOCKED if exc.problem is StoreProblem.LOCKED else Ending.STORE_ERROR
+
+
+def drain_problem(report: DrainReport | None) -> Problem | None:
+    if report and (report.config_errors or report.orphans):
+        return Problem.CONFIG
+    if report and report.internal_errors:
+        return Problem.INTERNAL
     if report and report.dead:
-        return "dead"
+        return Problem.DEAD
     return None
 
 

@@ -2,21 +2,34 @@
 
 Every invocation records its event first (store.py), then calls `Sender.drain`. Only the
 process holding the sender lease sends; the others return at once, their messages queued.
-The holder loops: pick the destination whose next send is due, send its pending messages (one
-alone as a normal message, several as one digest), mark the outcome, pace the destination.
-It stops when the queue is empty (releasing the lease in the same transaction that saw it
-empty), when the next send is further away than `outbox.max_wait_seconds`, or after
-`outbox.drain_seconds`; what it leaves stays queued for the next event or `jp1notify flush`.
+The holder loops: pick the destination whose next send is due, send its pending messages (up to
+SINGLES_UP_TO of them one by one as full messages, more as one digest), mark the outcome, pace the
+destination. It stops when the queue is empty (releasing the lease in the same transaction that
+saw it empty), when the next send is further away than `outbox.max_wait_seconds`, after
+`outbox.drain_seconds`, or when it finds it lost the lease; what it leaves stays queued for the
+next event or `jp1notify flush`.
 
 Per destination: after a single message wait 1 s (Slack's rate for a webhook); after a digest
-wait `outbox.digest_interval_seconds`, so a storm becomes a few full messages; after a 429 wait
-Retry-After; after a 5xx or network error back off with jitter (up to a minute). A permanent
-error marks the messages dead with the reason: never retried, never silently dropped.
+wait `outbox.digest_interval_seconds`; after a 429 wait Retry-After (at most
+delivery.MAX_RETRY_AFTER); after a 5xx or network error back off with jitter (up to
+FAILURE_BACKOFF_CAP). A digest that is refused (by Slack's payload check or by something that is
+not Slack) is split in halves until the message at fault is alone: only that one dies (Slack's
+refusal) or waits on its own backoff (anything else), the others go out. Slack saying the webhook
+or channel is gone kills every message to it, with the reason. A request that got no answer makes
+the next request to that destination wait longer (bounds.patient_timeout), so that a slow Slack
+costs at most one duplicate per fault. A webhook that cannot be used, or a destination no longer in the config,
+keeps its messages queued and is reported as a config problem.
+
+Stored instants are wall-clock (other processes read them); a stored "not before" further ahead
+than its documented maximum (`Limits`) can only come from a clock that stepped, and counts as
+now. This process's own budget and waits use the monotonic clock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import random
 import socket
@@ -25,21 +38,46 @@ from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from jp1notify import delivery
+from jp1notify.bounds import DEADLINE_GRACE, LEASE_TTL, lease_ahead, patient_timeout
 from jp1notify.classify import Classification
 from jp1notify.config import Config, ConfigError, resolve_webhook
+from jp1notify.delivery import Disposition
 from jp1notify.event import Event
 from jp1notify.message import DigestItem, render, render_digest
 from jp1notify.redaction import redact
-from jp1notify.store import Pending, Store
+from jp1notify.store import DestinationState, Due, Pending, Store, StoreError
 
 # https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks: about one message
 # per second per webhook, short bursts tolerated.
 MIN_INTERVAL = 1.0
-# A holder renews its lease before every post and every wait, to cover that step plus this
-# margin; a holder killed mid-send frees the queue at most (http.timeout + LEASE_TTL) later.
-LEASE_TTL = 10.0
-FAILURE_BACKOFF_CAP = 60.0
+FAILURE_BACKOFF_CAP = 60.0  # the longest error backoff of a destination
+MESSAGE_BACKOFF_CAP = 300.0  # the longest a message refused on its own waits
 DIGEST_BATCH = 300  # pending messages considered for one digest
+SINGLES_UP_TO = 3  # this many pending messages or fewer go out as full messages, one per second
+DEBUG_ENV = "JP1NOTIFY_DEBUG"  # set: an unexpected error while sending propagates (tests)
+
+
+class Limits(NamedTuple):
+    """The documented maximum of each stored instant, in seconds from now."""
+
+    pace: float  # next_send_at: a digest interval, Slack's second, or a capped Retry-After
+    backoff: float  # backoff_until
+    message: float  # a message's not_before
+    lease: float  # the lease expiry: the longest wait or request, plus LEASE_TTL
+
+    @classmethod
+    def of(cls, config: Config) -> Limits:
+        return cls(
+            pace=max(delivery.MAX_RETRY_AFTER, config.outbox.digest_interval_seconds, MIN_INTERVAL),
+            backoff=FAILURE_BACKOFF_CAP,
+            message=MESSAGE_BACKOFF_CAP,
+            lease=lease_ahead(config),
+        )
+
+
+def not_before(stored: float, now: float, limit: float) -> float:
+    """A stored instant, or now if it lies further ahead than it ever can (a clock step)."""
+    return now if stored > now + limit else stored
 
 
 class Dead(NamedTuple):
@@ -56,7 +94,13 @@ class DrainReport(NamedTuple):
     retry_reasons: tuple[str, ...]  # retryable failures seen, for stderr
     config_errors: tuple[str, ...]  # destinations this process cannot send to
     notes: tuple[str, ...]  # other things the operator should know (cut messages)
-    stopped: str  # idle, waiting, budget, busy, unsendable
+    stopped: str  # idle, waiting, budget, busy, unsendable, lost_lease
+    orphans: tuple[tuple[str, int], ...] = ()  # (destination not in the config, pending count)
+    internal_errors: tuple[str, ...] = ()  # bugs met while sending (the messages stay queued)
+
+
+class LostLease(Exception):
+    """Another process took the sender lease over: stop sending at once."""
 
 
 class Sender:
@@ -68,6 +112,7 @@ class Sender:
         secrets: list[str],
         *,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
         eager: bool = False,
@@ -78,109 +123,199 @@ class Sender:
         self.secrets = secrets  # webhook URLs read here are added, for redaction by the caller
         if config.http.proxy:
             secrets.append(config.http.proxy)  # it may carry user:password
-        self.clock = clock
+        self.clock = clock  # wall clock: instants stored for other processes
+        self.monotonic = monotonic  # this process's own budget and waits
         self.sleep = sleep
         self.rand = rand
         self.eager = eager  # an operator's flush: do not wait out the error backoff
+        self.limits = Limits.of(config)
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
         self.posts = self.sent = 0
         self.dead: list[Dead] = []
         self.retry_reasons: list[str] = []
         self.config_errors: dict[str, str] = {}
+        self.internal_errors: dict[str, str] = {}
+        self.orphans: dict[str, int] = {}
         self.notes: list[str] = []
         self.urls: dict[str, str] = {}
 
     def drain(self) -> DrainReport:
         """Send what is due while this process holds the lease; see the module docstring."""
-        if not self.store.take_lease(self.holder, self.clock(), LEASE_TTL):
+        if not self.store.take_lease(self.holder, self.clock(), LEASE_TTL, self.limits.lease):
             return self._report(False, "busy")
         clients = delivery.Clients(self.config.http)
+        stopped = "error"
         try:
-            stopped = self._loop(clients, self.clock() + self.config.outbox.drain_seconds)
+            stopped = self._loop(clients, self.monotonic() + self.config.outbox.drain_seconds)
+        except LostLease:
+            stopped = "lost_lease"
         finally:
             clients.close()
-            self.store.release_lease(self.holder)
+            with contextlib.suppress(StoreError):  # the store may be what failed
+                self.store.release_lease(self.holder)
         return self._report(True, stopped)
 
     def _loop(self, clients: delivery.Clients, deadline: float) -> str:
         while True:
-            now = self.clock()
-            due = [
-                (at, name)
-                for name, at in self.store.due_destinations(with_backoff=not self.eager)
-                if name not in self.config_errors
-            ]
+            due = self._due()
             if not due:
-                if self.config_errors:
-                    return "unsendable"
-                if self.store.release_if_idle(self.holder):
-                    return "idle"
+                if self.store.release_if_idle(self.holder, self._unsendable()):
+                    return "unsendable" if self.config_errors or self.internal_errors else "idle"
                 continue  # something arrived between the two reads
-            at, name = min(due)
-            if at > now:
-                wait = at - now
-                if wait > self.config.outbox.max_wait_seconds or at > deadline:
+            wait, name = min(due)
+            if wait > 0:
+                if wait > self.config.outbox.max_wait_seconds or self.monotonic() + wait > deadline:
                     return "waiting"
-                self.store.renew_lease(self.holder, at + LEASE_TTL)
+                self._renew(self.clock() + wait + LEASE_TTL)
                 self.sleep(wait)
                 continue
-            if now > deadline:
+            if self.monotonic() > deadline:
                 return "budget"
+            self._guarded_send(clients, name)
+
+    def _due(self) -> list[tuple[float, str]]:
+        """(seconds until it may be sent to, name) of each destination this process can send to."""
+        now = self.clock()
+        due = []
+        for row in self.store.due(now, self.limits.message):
+            if row.name not in self.config.destinations:
+                self.orphans[row.name] = row.pending
+            elif row.name not in self.config_errors and row.name not in self.internal_errors:
+                due.append((max(0.0, self._ready_at(row, now) - now), row.name))
+        return due
+
+    def _ready_at(self, row: Due, now: float) -> float:
+        at = max(not_before(row.next_send_at, now, self.limits.pace), row.first_ready)
+        if not self.eager:
+            at = max(at, not_before(row.backoff_until, now, self.limits.backoff))
+        return at
+
+    def _unsendable(self) -> list[str]:
+        return [*self.orphans, *self.config_errors, *self.internal_errors]
+
+    def _renew(self, until: float) -> None:
+        if not self.store.renew_lease(self.holder, until):
+            raise LostLease
+
+    def _guarded_send(self, clients: delivery.Clients, name: str) -> None:
+        """One post; a bug met while sending to one destination leaves its messages queued and
+        lets the others go on (said on stderr, exit 70)."""
+        try:
             self._send(clients, name)
+        except (LostLease, StoreError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if self.environ.get(DEBUG_ENV):
+                raise
+            self.internal_errors[name] = redact(
+                f"{name}: {type(exc).__name__}: {exc}", self.secrets
+            )
 
     def _send(self, clients: delivery.Clients, name: str) -> None:
         """One post to destination `name`: a single message or a digest of its pending ones."""
-        pending = self.store.pending_for(name, DIGEST_BATCH)
+        state = self.store.destination_state(name)
+        limit = min(DIGEST_BATCH, state.batch_limit or DIGEST_BATCH)
+        pending = self.store.pending_for(name, limit, self.clock(), self.limits.message)
         if not pending:  # another sender took over after our lease expired, and sent them
-            return
-        destination = self.config.destinations.get(name)
-        if destination is None:
-            reason = f"destination {name!r} is no longer in the config"
-            self._bury([p.id for p in pending], name, reason)
             return
         url = self._url(name)
         if url is None:
             return
-        language = destination.language or self.config.language
+        language = self.config.destinations[name].language or self.config.language
         payload, ids, interval = self._payload(name, pending, language)
-        self.store.renew_lease(self.holder, self.clock() + self.config.http.timeout + LEASE_TTL)
-        client = clients.for_url(url)
-        verdict = delivery.attempt_once(client, url, payload, self.config.http.timeout)
-        now = self.clock()
+        timeout = patient_timeout(self.config) if state.patient else self.config.http.timeout
+        self._renew(self.clock() + timeout + DEADLINE_GRACE + LEASE_TTL)
+        verdict = delivery.attempt_once(clients, url, payload, timeout, self.secrets)
         self.posts += 1
+        self._settle(name, pending, ids, verdict, interval, state)
+
+    def _settle(
+        self,
+        name: str,
+        pending: list[Pending],
+        ids: list[int],
+        verdict: delivery.Verdict,
+        interval: float,
+        state: DestinationState,
+    ) -> None:
+        now = self.clock()
         reason = redact(verdict.reason, self.secrets)  # stored in the database: never a URL
-        if verdict.outcome == delivery.DELIVERED:
+        kind = verdict.disposition
+        if kind is Disposition.DELIVERED:
             self.store.mark_sent(ids, name, now, now + interval)
             self.sent += len(ids)
-        elif verdict.outcome == delivery.RETRY:
-            failures = self.store.destination_failures(name) + 1
-            backoff = delivery.backoff(failures, self.rand, FAILURE_BACKOFF_CAP)
-            self.store.mark_failed(
-                ids,
-                name,
-                reason,
-                next_send_at=now + (verdict.retry_after or 0.0),
-                backoff_until=now + (0.0 if verdict.retry_after else backoff),
-                failures=failures,
-            )
-            self.retry_reasons.append(f"{name}: {reason}")
-            self.eager = False  # tried once at once; from now on, back off
-        else:
+        elif kind is Disposition.RETRY:
+            self._retry_later(name, ids, reason, verdict, state, now)
+        elif kind is Disposition.UNUSABLE:
+            self.config_errors[name] = f"destinations.{name}: {reason}"
+            self.store.note_problem(name, reason)
+        elif kind in (Disposition.REFUSED, Disposition.INVALID) and len(ids) > 1:
+            half = math.ceil(len(ids) / 2)
+            self.store.split(ids, name, reason, limit=half, next_send_at=now + MIN_INTERVAL)
+            self.retry_reasons.append(f"{name}: {reason} (split: {len(ids)} messages, next {half})")
+        elif kind is Disposition.REFUSED:
+            self._defer(name, pending, ids[0], reason, state, now)
+        else:  # INVALID for a message alone, or GONE: Slack's final word
             self._bury(ids, name, reason)
+
+    def _retry_later(
+        self,
+        name: str,
+        ids: list[int],
+        reason: str,
+        verdict: delivery.Verdict,
+        state: DestinationState,
+        now: float,
+    ) -> None:
+        failures = state.failures + 1
+        backoff = delivery.backoff(failures, self.rand, FAILURE_BACKOFF_CAP)
+        self.store.mark_failed(
+            ids,
+            name,
+            reason,
+            next_send_at=now + (verdict.retry_after or 0.0),
+            backoff_until=now + (0.0 if verdict.retry_after else backoff),
+            failures=failures,
+            patient=verdict.unanswered,
+        )
+        self.retry_reasons.append(f"{name}: {reason}")
+        self.eager = False  # tried once at once; from now on, back off
+
+    def _defer(
+        self,
+        name: str,
+        pending: list[Pending],
+        message_id: int,
+        reason: str,
+        state: DestinationState,
+        now: float,
+    ) -> None:
+        attempts = next(p.attempts for p in pending if p.id == message_id) + 1
+        failures = state.failures + 1
+        self.store.defer(
+            message_id,
+            name,
+            reason,
+            not_before=now + delivery.backoff(attempts, self.rand, MESSAGE_BACKOFF_CAP),
+            backoff_until=now + delivery.backoff(failures, self.rand, FAILURE_BACKOFF_CAP),
+            failures=failures,
+        )
+        self.retry_reasons.append(f"{name}: {reason} (message {message_id} waits on its own)")
 
     def _payload(
         self, name: str, pending: list[Pending], language: str
     ) -> tuple[dict[str, object], list[int], float]:
         """(payload, message ids it carries, seconds to wait before the next post)."""
-        events = [Event.from_dict(json.loads(p.event_json)) for p in pending]
-        if len(pending) == 1:
+        if len(pending) <= SINGLES_UP_TO:
             p = pending[0]
             classification = Classification(p.level, "", p.scope)
-            rendered = render(events[0], classification, p.route, p.mentions, language, self.config)
+            event = Event.from_dict(json.loads(p.event_json))
+            rendered = render(event, classification, p.route, p.mentions, language, self.config)
             if rendered.truncated:
                 cut = ", ".join(rendered.truncated)
                 self.notes.append(f"message {p.id} to {name} shortened to fit Slack: {cut}")
             return rendered.payload, [p.id], MIN_INTERVAL
+        events = [Event.from_dict(json.loads(p.event_json)) for p in pending]
         items = [DigestItem(e, p.level, p.mentions) for e, p in zip(events, pending, strict=True)]
         digest = render_digest(items, language, self.config)
         ids = [pending[i].id for i in digest.included]
@@ -194,6 +329,7 @@ class Sender:
                 )
             except ConfigError as exc:
                 self.config_errors[name] = exc.problems[0]
+                self.store.note_problem(name, exc.problems[0])
                 return None
             self.secrets.append(self.urls[name])
         return self.urls[name]
@@ -212,4 +348,6 @@ class Sender:
             tuple(self.config_errors.values()),
             tuple(self.notes),
             stopped,
+            tuple(self.orphans.items()),
+            tuple(self.internal_errors.values()),
         )

@@ -9,26 +9,39 @@ Many short-lived jp1notify processes open it at once (one per JP1 event), on Win
 - the sender lease is one row taken with a conditional UPDATE; it expires, so a killed holder
   cannot block the queue for longer than its expiry.
 WAL needs shared memory: keep the data directory on a local or SAN disk, not an SMB share.
+
+Times stored here are wall-clock instants (several processes compare them); the outbox never trusts
+one that lies further ahead than its documented maximum (a clock that stepped back, or a process
+that ran with a clock a day ahead), see outbox.py.
+
+Every `sqlite3` error is translated here, at the boundary, into a `StoreError` whose `problem` says
+what happened (corrupt, locked, newer, full, read-only, unusable): callers never see sqlite3.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
+
+from jp1notify.bounds import STORE_WAIT
 
 if TYPE_CHECKING:
     from jp1notify.classify import Classification
     from jp1notify.event import Event
     from jp1notify.routing import Decision
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "jp1notify.db"
-BUSY_TIMEOUT = 30.0  # seconds a writer waits for the lock; 500 processes at once stay far below
+BUSY_TIMEOUT = (
+    STORE_WAIT  # seconds a writer waits for the lock; 500 processes at once stay far below
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -57,7 +70,8 @@ CREATE TABLE IF NOT EXISTS messages (
     last_error TEXT,
     created_at REAL NOT NULL,
     sent_at REAL,
-    post_id INTEGER                 -- the post (single or digest) that carried it
+    post_id INTEGER,                -- the post (single or digest) that carried it
+    not_before REAL NOT NULL DEFAULT 0  -- this message alone was refused: wait (v2)
 );
 CREATE INDEX IF NOT EXISTS messages_state ON messages(state, destination, id);
 CREATE INDEX IF NOT EXISTS messages_event ON messages(event_row);
@@ -74,7 +88,9 @@ CREATE TABLE IF NOT EXISTS destinations (
     next_send_at REAL NOT NULL DEFAULT 0,   -- Slack's pace and Retry-After: always honoured
     backoff_until REAL NOT NULL DEFAULT 0,  -- after 5xx/network errors: `flush` tries at once
     failures INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
+    last_error TEXT,
+    batch_limit INTEGER,                    -- a refused digest is split: most messages per post (v2)
+    patient INTEGER NOT NULL DEFAULT 0      -- the last request got no answer: wait longer (v2)
 );
 CREATE TABLE IF NOT EXISTS jobnets (
     unit TEXT PRIMARY KEY,          -- the jobnet's full path
@@ -96,25 +112,98 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 INSERT OR IGNORE INTO lease(name, holder, expires_at) VALUES ('sender', NULL, 0);
 """
+# Each step brings a store of the version before it to the next one.
+_MIGRATIONS = {
+    1: (
+        "ALTER TABLE messages ADD COLUMN not_before REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE destinations ADD COLUMN batch_limit INTEGER",
+        "ALTER TABLE destinations ADD COLUMN patient INTEGER NOT NULL DEFAULT 0",
+    ),
+}
+
+
+class Problem(StrEnum):
+    """Why the store cannot be used."""
+
+    CORRUPT = "corrupt"  # damaged: move it aside and start afresh
+    LOCKED = "locked"  # another process holds it longer than the busy timeout
+    NEWER = "newer"  # written by a newer jp1notify: never downgraded
+    FULL = "full"  # the disk is full
+    READONLY = "readonly"
+    UNUSABLE = "unusable"  # anything else: cannot be created or opened
 
 
 class StoreError(Exception):
-    """The store cannot be opened or written; the message says what to check."""
+    """The store cannot be opened, read or written; the message says what to check."""
 
-    def __init__(self, message: str, corrupt: bool = False) -> None:
+    def __init__(self, message: str, problem: Problem = Problem.UNUSABLE) -> None:
         super().__init__(message)
-        self.corrupt = corrupt
+        self.problem = problem
+
+    @property
+    def corrupt(self) -> bool:
+        return self.problem is Problem.CORRUPT
 
 
-def is_corrupt(exc: sqlite3.Error) -> bool:
-    """True for "file is not a database" / "malformed", not for locked or read-only files."""
-    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
+# SQLite primary result codes (https://www.sqlite.org/rescode.html) to what they mean here.
+_CODES = {
+    5: Problem.LOCKED,  # SQLITE_BUSY
+    6: Problem.LOCKED,  # SQLITE_LOCKED
+    8: Problem.READONLY,
+    11: Problem.CORRUPT,
+    13: Problem.FULL,
+    26: Problem.CORRUPT,  # SQLITE_NOTADB
+}
+
+
+def translate(exc: sqlite3.Error, path: Path) -> StoreError:
+    """A sqlite3 error as a StoreError saying what to do."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    problem = _CODES.get(code & 0xFF) if isinstance(code, int) else None
+    if problem is None:
+        corrupt = isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+            exc, sqlite3.OperationalError | sqlite3.IntegrityError | sqlite3.ProgrammingError
+        )
+        problem = Problem.CORRUPT if corrupt else Problem.UNUSABLE
+    return StoreError(_MESSAGES[problem].format(path=path, detail=exc, busy=BUSY_TIMEOUT), problem)
+
+
+_MESSAGES = {
+    Problem.CORRUPT: "the store {path} is damaged ({detail})",
+    Problem.LOCKED: (
+        "the store {path} is locked by another process ({detail}, after waiting {busy:g}s); "
+        "close any tool that holds it open (sqlite3, a backup or virus scan) and retry"
+    ),
+    Problem.FULL: "the disk holding the store {path} is full; free some space",
+    Problem.READONLY: "the store {path} is read-only ({detail}); make outbox.data_dir writable",
+    Problem.UNUSABLE: "cannot use the store {path}: {detail}",
+}
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _guarded(method: Callable[P, T]) -> Callable[P, T]:
+    """Translate sqlite3 errors raised by a Store method into StoreError."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise translate(exc, args[0].path) from exc  # type: ignore[attr-defined]
+
+    return wrapper
 
 
 def quarantine(data_dir: Path) -> Path:
     """Move a corrupt store (and its WAL files) aside so that a fresh one can be created."""
     stamp = time.strftime("%Y%m%dT%H%M%S")
     target = data_dir / f"{DB_NAME}.corrupt-{stamp}"
+    number = 1
+    while target.exists():
+        number += 1
+        target = data_dir / f"{DB_NAME}.corrupt-{stamp}-{number}"
     for suffix in ("", "-wal", "-shm"):
         source = data_dir / (DB_NAME + suffix)
         if source.exists():
@@ -146,6 +235,7 @@ class Recorded(NamedTuple):
     event_row: int
     duplicate: bool
     message_ids: tuple[int, ...]
+    key: str = ""  # the event's key in the store (event_key), to find it again
 
 
 class Pending(NamedTuple):
@@ -159,6 +249,38 @@ class Pending(NamedTuple):
     event_json: str
     level: str
     scope: str
+
+
+class Due(NamedTuple):
+    """A destination with pending messages, and the stored instants before which it must wait."""
+
+    name: str
+    next_send_at: float
+    backoff_until: float
+    first_ready: float  # the earliest not_before of its pending messages
+    pending: int
+
+
+class DestinationState(NamedTuple):
+    failures: int
+    batch_limit: int | None
+    patient: bool
+
+
+class MessageState(NamedTuple):
+    id: int
+    destination: str
+    state: str
+    error: str | None
+    sent_at: float | None
+
+
+class Salvaged(NamedTuple):
+    """A pending message read back from a damaged store, with its event."""
+
+    record: EventRecord
+    received_at: float
+    message: NewMessage
 
 
 class Store:
@@ -175,28 +297,54 @@ class Store:
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, ValueError) as exc:
             raise StoreError(f"cannot open the store {path}: {exc}") from None
+        except sqlite3.Error as exc:
+            raise translate(exc, path) from None
         store = cls(db, path)
         try:
             store._prepare()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreError) as exc:
             db.close()
-            raise StoreError(f"cannot use the store {path}: {exc}", is_corrupt(exc)) from None
+            if isinstance(exc, StoreError):
+                raise
+            raise translate(exc, path) from None
         return store
 
     def _prepare(self) -> None:
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA synchronous=FULL")
-        if self.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+        if self._version() == SCHEMA_VERSION:
             return
         if self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
-            raise sqlite3.DatabaseError("the data directory does not support WAL mode")
+            raise StoreError(
+                f"cannot use the store {self.path}: its folder does not support SQLite's WAL "
+                "mode; put outbox.data_dir on a local disk"
+            )
         with self.write():
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self.db.execute(statement)
+            version = self._version()  # again, under the write lock: another process may migrate
+            if version == 0:  # a new file: the current schema at once
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+            else:
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step]:
+                        self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _version(self) -> int:
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            from jp1notify import __version__
+
+            raise StoreError(
+                f"the store {self.path} was written by a newer jp1notify (store schema {version}; "
+                f"jp1notify {__version__} knows schema {SCHEMA_VERSION}). Run the newer jp1notify, "
+                "or move the file aside to start a new store (its messages are then not sent)",
+                Problem.NEWER,
+            )
+        return version
 
     def close(self) -> None:
         self.db.close()
@@ -208,12 +356,24 @@ class Store:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 
+    @_guarded
+    def check(self) -> None:
+        """Raise StoreError(CORRUPT) if SQLite finds damage anywhere in the file (a full read of
+        the file: for `flush` and once a day, not for every event)."""
+        problems = [row[0] for row in self.db.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            raise StoreError(
+                f"the store {self.path} is damaged ({'; '.join(problems)[:200]})", Problem.CORRUPT
+            )
+
     # -- intake ------------------------------------------------------------------------------
 
+    @_guarded
     def record(self, event: EventRecord, messages: Sequence[NewMessage], now: float) -> Recorded:
         """Record an event and its outbox messages, once: a known dedup key records nothing."""
         with self.write() as db:
@@ -239,7 +399,7 @@ class Store:
                 existing = db.execute(
                     "SELECT id FROM events WHERE dedup_key = ?", (event.dedup_key,)
                 ).fetchone()
-                return Recorded(existing[0], True, ())
+                return Recorded(existing[0], True, (), event.dedup_key)
             event_row = row[0]
             ids = tuple(
                 db.execute(
@@ -258,39 +418,49 @@ class Store:
                     " last_event_at=excluded.last_event_at",
                     (event.jobnet, event.service, event.event_id, event.level, event.exec_id, now),
                 )
-        return Recorded(event_row, False, ids)
+        return Recorded(event_row, False, ids, event.dedup_key)
 
+    @_guarded
     def has_pending(self) -> bool:
         return (
             self.db.execute("SELECT 1 FROM messages WHERE state = 'pending' LIMIT 1").fetchone()
             is not None
         )
 
-    def message_states(self, ids: Sequence[int]) -> list[tuple[str, str, str | None]]:
-        """(destination, state, last error) of the given messages; a message not tried yet
-        carries its destination's last error (why the destination is waiting)."""
-        marks = ",".join("?" * len(ids))
+    @_guarded
+    def event_messages(self, dedup_key: str) -> tuple[float | None, list[MessageState]]:
+        """When the event with this key was recorded, and the state of each of its messages; a
+        message not tried yet carries its destination's last error (why it is waiting)."""
+        row = self.db.execute(
+            "SELECT id, received_at FROM events WHERE dedup_key = ?", (dedup_key,)
+        ).fetchone()
+        if row is None:
+            return None, []
         rows = self.db.execute(
-            "SELECT m.destination, m.state, COALESCE(m.last_error, d.last_error) FROM messages m"
-            f" LEFT JOIN destinations d ON d.name = m.destination WHERE m.id IN ({marks})"
-            " ORDER BY m.id",
-            tuple(ids),
+            "SELECT m.id, m.destination, m.state, COALESCE(m.last_error, d.last_error), m.sent_at"
+            " FROM messages m LEFT JOIN destinations d ON d.name = m.destination"
+            " WHERE m.event_row = ? ORDER BY m.id",
+            (row[0],),
         )
-        return [(row[0], row[1], row[2]) for row in rows]
+        return row[1], [MessageState(*r) for r in rows]
 
     # -- the sender lease --------------------------------------------------------------------
 
-    def take_lease(self, holder: str, now: float, ttl: float) -> bool:
-        """Become the only sender, if nobody is or the holder's lease has expired."""
+    @_guarded
+    def take_lease(self, holder: str, now: float, ttl: float, max_ahead: float = 3600.0) -> bool:
+        """Become the only sender, if nobody is, or the holder's lease has expired, or its expiry
+        lies further ahead than any holder can set (`max_ahead`: a clock that stepped back)."""
         with self.write() as db:
             taken = db.execute(
                 "UPDATE lease SET holder = ?, expires_at = ? WHERE name = 'sender'"
-                " AND (holder IS NULL OR holder = ? OR expires_at < ?)",
-                (holder, now + ttl, holder, now),
+                " AND (holder IS NULL OR holder = ? OR expires_at < ? OR expires_at > ?)",
+                (holder, now + ttl, holder, now, now + max_ahead),
             ).rowcount
         return taken == 1
 
+    @_guarded
     def renew_lease(self, holder: str, until: float) -> bool:
+        """Extend the lease; False if this holder lost it (another process took it over)."""
         with self.write() as db:
             return (
                 db.execute(
@@ -300,6 +470,7 @@ class Store:
                 == 1
             )
 
+    @_guarded
     def release_lease(self, holder: str) -> None:
         with self.write() as db:
             db.execute(
@@ -307,14 +478,22 @@ class Store:
                 (holder,),
             )
 
-    def release_if_idle(self, holder: str) -> bool:
-        """Release the lease only if no message is pending, in one transaction.
+    @_guarded
+    def release_if_idle(self, holder: str, unsendable: Sequence[str] = ()) -> bool:
+        """Release the lease only if no sendable message is pending, in one transaction.
 
         A process that records a message after this sees the lease free and sends it itself;
-        one that recorded before is seen here. So no message is left without a sender.
+        one that recorded before is seen here. So no message is left without a sender. Messages
+        for `unsendable` destinations (unreadable webhook, not in the config) do not count: no
+        sender could send them until the config is fixed.
         """
+        marks = ",".join("?" * len(unsendable))
         with self.write() as db:
-            if db.execute("SELECT 1 FROM messages WHERE state = 'pending' LIMIT 1").fetchone():
+            if db.execute(
+                "SELECT 1 FROM messages WHERE state = 'pending'"
+                f" AND destination NOT IN ({marks}) LIMIT 1",
+                tuple(unsendable),
+            ).fetchone():
                 return False
             db.execute(
                 "UPDATE lease SET holder = NULL, expires_at = 0 WHERE name = 'sender' AND holder = ?",
@@ -322,6 +501,7 @@ class Store:
             )
         return True
 
+    @_guarded
     def lease_holder(self, now: float) -> str | None:
         row = self.db.execute(
             "SELECT holder FROM lease WHERE name = 'sender' AND expires_at >= ?", (now,)
@@ -330,28 +510,49 @@ class Store:
 
     # -- the outbox --------------------------------------------------------------------------
 
-    def due_destinations(self, with_backoff: bool = True) -> list[tuple[str, float]]:
-        """Destinations with pending messages and when each may be sent to next; without
-        `with_backoff`, the error backoff is ignored (an operator's flush tries at once)."""
-        due = "MAX(d.next_send_at, d.backoff_until)" if with_backoff else "d.next_send_at"
+    @_guarded
+    def due(self, now: float, max_ahead: float) -> list[Due]:
+        """Destinations with pending messages, oldest first. A message's not_before further ahead
+        than `max_ahead` counts as now (a clock step, see the module docstring)."""
         rows = self.db.execute(
-            f"SELECT m.destination, COALESCE({due}, 0) FROM messages m"
-            " LEFT JOIN destinations d ON d.name = m.destination"
-            " WHERE m.state = 'pending' GROUP BY m.destination ORDER BY MIN(m.id)"
+            "SELECT m.destination, COALESCE(d.next_send_at, 0), COALESCE(d.backoff_until, 0),"
+            " MIN(CASE WHEN m.not_before > ? THEN 0 ELSE m.not_before END), COUNT(*)"
+            " FROM messages m LEFT JOIN destinations d ON d.name = m.destination"
+            " WHERE m.state = 'pending' GROUP BY m.destination ORDER BY MIN(m.id)",
+            (now + max_ahead,),
         )
-        return [(name, float(at)) for name, at in rows]
+        return [Due(*row) for row in rows]
 
-    def pending_for(self, destination: str, limit: int) -> list[Pending]:
+    @_guarded
+    def destination_state(self, name: str) -> DestinationState:
+        row = self.db.execute(
+            "SELECT failures, batch_limit, patient FROM destinations WHERE name = ?", (name,)
+        ).fetchone()
+        return (
+            DestinationState(row[0], row[1], bool(row[2]))
+            if row
+            else DestinationState(0, None, False)
+        )
+
+    @_guarded
+    def pending_for(
+        self, destination: str, limit: int, now: float | None = None, max_ahead: float = 0.0
+    ) -> list[Pending]:
+        """Up to `limit` pending messages of a destination, oldest first; with `now`, only those
+        not waiting out their own backoff (one that lies beyond `max_ahead` is ready)."""
+        ready = "1=1" if now is None else "(m.not_before <= ? OR m.not_before > ?)"
+        args: tuple[Any, ...] = () if now is None else (now, now + max_ahead)
         rows = self.db.execute(
             "SELECT m.id, m.destination, m.route, m.mentions, m.attempts, e.event_json, e.level,"
             " e.scope FROM messages m JOIN events e ON e.id = m.event_row"
-            " WHERE m.state = 'pending' AND m.destination = ? ORDER BY m.id LIMIT ?",
-            (destination, limit),
+            f" WHERE m.state = 'pending' AND m.destination = ? AND {ready} ORDER BY m.id LIMIT ?",
+            (destination, *args, limit),
         )
         return [
             Pending(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6], r[7]) for r in rows
         ]
 
+    @_guarded
     def mark_sent(
         self, ids: Sequence[int], destination: str, now: float, next_send_at: float
     ) -> None:
@@ -372,6 +573,7 @@ class Store:
             )
             self._pace(db, destination, next_send_at, 0, 0, None)
 
+    @_guarded
     def mark_failed(
         self,
         ids: Sequence[int],
@@ -381,30 +583,73 @@ class Store:
         next_send_at: float,
         backoff_until: float,
         failures: int,
+        patient: bool = False,
     ) -> None:
         """A retryable failure: the messages stay pending; the destination waits."""
         with self.write() as db:
-            db.executemany(
-                "UPDATE messages SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-                [(error, i) for i in ids],
+            self._attempted(db, ids, error)
+            self._pace(
+                db, destination, next_send_at, backoff_until, failures, error, patient=patient
             )
-            self._pace(db, destination, next_send_at, backoff_until, failures, error)
 
+    @_guarded
+    def split(
+        self, ids: Sequence[int], destination: str, error: str, *, limit: int, next_send_at: float
+    ) -> None:
+        """A digest was refused: its messages stay pending and go out at most `limit` per post,
+        until a post is delivered, so that the one at fault is found."""
+        with self.write() as db:
+            self._attempted(db, ids, error)
+            self._pace(db, destination, next_send_at, 0, 0, error, batch_limit=limit)
+
+    @_guarded
+    def defer(
+        self,
+        message_id: int,
+        destination: str,
+        error: str,
+        *,
+        not_before: float,
+        backoff_until: float,
+        failures: int,
+    ) -> None:
+        """One message alone was refused (not by Slack): it waits on its own, the others go on."""
+        with self.write() as db:
+            self._attempted(db, [message_id], error)
+            db.execute("UPDATE messages SET not_before = ? WHERE id = ?", (not_before, message_id))
+            state = self.destination_state(destination)
+            self._pace(
+                db, destination, 0, backoff_until, failures, error, batch_limit=state.batch_limit
+            )
+
+    @_guarded
     def mark_dead(self, ids: Sequence[int], destination: str, error: str, now: float) -> None:
         """A permanent failure: the messages will never be retried; the error is kept."""
         with self.write() as db:
             db.executemany(
                 "UPDATE messages SET state = 'dead', attempts = attempts + 1, last_error = ?"
-                " WHERE id = ?",
+                " WHERE id = ? AND state = 'pending'",
                 [(error, i) for i in ids],
             )
-            self._pace(db, destination, now, 0, 0, error)
+            state = self.destination_state(destination)
+            self._pace(db, destination, now, 0, 0, error, batch_limit=state.batch_limit)
 
-    def destination_failures(self, destination: str) -> int:
-        row = self.db.execute(
-            "SELECT failures FROM destinations WHERE name = ?", (destination,)
-        ).fetchone()
-        return row[0] if row else 0
+    @_guarded
+    def note_problem(self, destination: str, error: str) -> None:
+        """Why a destination's messages wait (an unusable webhook URL), for history and stderr."""
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO destinations(name, last_error) VALUES (?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET last_error = excluded.last_error",
+                (destination, error),
+            )
+
+    @staticmethod
+    def _attempted(db: sqlite3.Connection, ids: Sequence[int], error: str) -> None:
+        db.executemany(
+            "UPDATE messages SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+            [(error, i) for i in ids],
+        )
 
     @staticmethod
     def _pace(
@@ -414,21 +659,81 @@ class Store:
         backoff_until: float,
         failures: int,
         error: str | None,
+        *,
+        batch_limit: int | None = None,
+        patient: bool = False,
     ) -> None:
         db.execute(
-            "INSERT INTO destinations(name, next_send_at, backoff_until, failures, last_error)"
-            " VALUES (?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET"
+            "INSERT INTO destinations(name, next_send_at, backoff_until, failures, last_error,"
+            " batch_limit, patient) VALUES (?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET"
             " next_send_at = excluded.next_send_at, backoff_until = excluded.backoff_until,"
-            " failures = excluded.failures, last_error = excluded.last_error",
-            (name, next_send_at, backoff_until, failures, error),
+            " failures = excluded.failures, last_error = excluded.last_error,"
+            " batch_limit = excluded.batch_limit, patient = excluded.patient",
+            (name, next_send_at, backoff_until, failures, error, batch_limit, int(patient)),
         )
 
+    @_guarded
     def counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state")
         return {state: count for state, count in rows}
 
+    # -- operators putting messages back -----------------------------------------------------
+
+    @_guarded
+    def requeue(
+        self,
+        *,
+        ids: Sequence[int] = (),
+        dead_since: float | None = None,
+        all_dead: bool = False,
+        source: str | None = None,
+        orphans_of: Sequence[str] = (),
+        to: str | None = None,
+    ) -> int:
+        """Put messages back in the queue (`jp1notify retry`); returns how many.
+
+        Chosen: the messages `ids` (any state but pending), or every dead message (`all_dead`,
+        or those recorded since `dead_since`), optionally only those of destination `source`;
+        with `source` in `orphans_of` (destinations no longer in the config), its pending
+        messages too, so that `--to` can move them. `to` moves them to another destination.
+        """
+        where, args = self._requeue_selection(ids, dead_since, all_dead, source, orphans_of)
+        with self.write() as db:
+            changed = db.execute(
+                "UPDATE messages SET state = 'pending', not_before = 0, sent_at = NULL,"
+                " post_id = NULL, last_error = NULL, destination = COALESCE(?, destination)"
+                f" WHERE {where}",
+                (to, *args),
+            ).rowcount
+        return changed
+
+    @staticmethod
+    def _requeue_selection(
+        ids: Sequence[int],
+        dead_since: float | None,
+        all_dead: bool,
+        source: str | None,
+        orphans_of: Sequence[str],
+    ) -> tuple[str, list[Any]]:
+        if ids:
+            where = f"id IN ({','.join('?' * len(ids))}) AND state != 'pending'"
+            args: list[Any] = list(ids)
+        else:
+            states = "state IN ('dead', 'pending')" if source in orphans_of else "state = 'dead'"
+            where, args = states, []
+            if dead_since is not None:
+                where += " AND created_at >= ?"
+                args.append(dead_since)
+            elif not all_dead and source is None:
+                return "0", []
+        if source is not None:
+            where += " AND destination = ?"
+            args.append(source)
+        return where, args
+
     # -- history and retention ---------------------------------------------------------------
 
+    @_guarded
     def history(
         self,
         since: float | None,
@@ -436,7 +741,7 @@ class Store:
         state: str | None,
         limit: int,
     ) -> list[dict[str, Any]]:
-        """Recent events, newest first, each with its messages."""
+        """Recent events, newest first, each with its messages and the event itself."""
         where: list[str] = ["1=1"]
         args: list[Any] = []
         if since is not None:
@@ -452,48 +757,35 @@ class Store:
             args.append(state)
         rows = self.db.execute(
             "SELECT e.id, e.received_at, e.event_id, e.unit, e.exec_id, e.level, e.scope,"
-            f" e.outcome, e.rule FROM events e WHERE {' AND '.join(where)}"
+            f" e.outcome, e.rule, e.event_json FROM events e WHERE {' AND '.join(where)}"
             " ORDER BY e.received_at DESC, e.id DESC LIMIT ?",
             (*args, limit),
         ).fetchall()
-        events = []
-        for row in rows:
-            messages = self.db.execute(
-                "SELECT destination, route, state, attempts, last_error, sent_at FROM messages"
-                " WHERE event_row = ? ORDER BY id",
-                (row[0],),
-            )
-            events.append(
-                {
-                    "received_at": row[1],
-                    "event_id": row[2],
-                    "unit": row[3],
-                    "exec_id": row[4],
-                    "level": row[5],
-                    "scope": row[6],
-                    "outcome": row[7],
-                    "rule": row[8],
-                    "messages": [
-                        dict(
-                            zip(
-                                (
-                                    "destination",
-                                    "route",
-                                    "state",
-                                    "attempts",
-                                    "last_error",
-                                    "sent_at",
-                                ),
-                                m,
-                                strict=True,
-                            )
-                        )
-                        for m in messages
-                    ],
-                }
-            )
-        return events
+        return [self._history_row(row) for row in rows]
 
+    def _history_row(self, row: Sequence[Any]) -> dict[str, Any]:
+        keys = ("id", "destination", "route", "state", "attempts", "last_error", "sent_at")
+        messages = self.db.execute(
+            f"SELECT {', '.join(keys)} FROM messages WHERE event_row = ? ORDER BY id", (row[0],)
+        )
+        try:
+            event = json.loads(row[9])
+        except ValueError:
+            event = None
+        return {
+            "received_at": row[1],
+            "event_id": row[2],
+            "unit": row[3],
+            "exec_id": row[4],
+            "level": row[5],
+            "scope": row[6],
+            "outcome": row[7],
+            "rule": row[8],
+            "event": event,
+            "messages": [dict(zip(keys, m, strict=True)) for m in messages],
+        }
+
+    @_guarded
     def prune(self, before: float) -> int:
         """Delete events older than `before` whose messages are all settled (sent or dead).
 
@@ -508,12 +800,15 @@ class Store:
             db.execute("DELETE FROM posts WHERE sent_at < ?", (before,))
         return deleted
 
+    @_guarded
     def prune_daily(self, retention_days: int, now: float) -> int:
-        """Prune at most once per calendar day (the first process of the day pays for it)."""
+        """Once per calendar day (the first process of the day pays for it): look for damage in
+        the whole file, then prune."""
         today = time.strftime("%Y-%m-%d", time.localtime(now))
         row = self.db.execute("SELECT value FROM meta WHERE key = 'pruned_on'").fetchone()
         if row and row[0] == today:  # the common case: a read, no write transaction
             return 0
+        self.check()
         with self.write() as db:
             row = db.execute("SELECT value FROM meta WHERE key = 'pruned_on'").fetchone()
             if row and row[0] == today:
@@ -525,6 +820,57 @@ class Store:
             )
         return self.prune(now - retention_days * 86400)
 
+    # -- a damaged store ---------------------------------------------------------------------
+
+    @_guarded
+    def adopt(self, salvaged: Sequence[Salvaged]) -> int:
+        """Record messages rescued from a damaged store; returns how many were recorded."""
+        count = 0
+        for item in salvaged:
+            recorded = self.record(item.record, [item.message], item.received_at)
+            if recorded.duplicate:  # a second pending message of the same event
+                with self.write() as db:
+                    db.execute(
+                        "INSERT INTO messages(event_row, destination, route, mentions, state,"
+                        " created_at) VALUES (?,?,?,?,'pending',?)",
+                        (
+                            recorded.event_row,
+                            item.message.destination,
+                            item.message.route,
+                            json.dumps(item.message.mentions),
+                            item.received_at,
+                        ),
+                    )
+            count += 1
+        return count
+
+
+def salvage(path: Path) -> tuple[list[Salvaged], str | None]:
+    """The pending messages still readable in a damaged store file, and why reading stopped
+    (None if everything was read). Never raises."""
+    found: list[Salvaged] = []
+    try:
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=1.0)
+    except (sqlite3.Error, ValueError) as exc:
+        return found, str(exc)
+    try:
+        rows = db.execute(
+            "SELECT e.dedup_key, e.event_id, e.unit, e.jobnet, NULL, e.exec_id, e.level, e.scope,"
+            " e.outcome, e.rule, e.event_json, e.received_at, m.destination, m.route, m.mentions"
+            " FROM messages m JOIN events e ON e.id = m.event_row WHERE m.state = 'pending'"
+        )
+        for r in rows:
+            found.append(
+                Salvaged(
+                    EventRecord(*r[:11]), r[11], NewMessage(r[12], r[13], tuple(json.loads(r[14])))
+                )
+            )
+    except (sqlite3.Error, ValueError, TypeError) as exc:
+        return found, str(exc)
+    finally:
+        db.close()
+    return found, None
+
 
 def record_event(
     store: Store, event: Event, classification: Classification, decision: Decision, now: float
@@ -532,7 +878,7 @@ def record_event(
     """Record a routed (or ignored, or unrouted) event with one message per delivery."""
     outcome = "ignored" if decision.ignored_by else "unrouted" if decision.unrouted else "routed"
     record = EventRecord(
-        dedup_key=event.dedup_key,
+        dedup_key=event_key(event),
         event_id=event.event_id or event.raw_id,
         unit=event.unit.path,
         jobnet=event.jobnet,
@@ -548,3 +894,14 @@ def record_event(
         NewMessage(d.destination, d.route.name, d.route.mentions) for d in decision.deliveries
     ]
     return store.record(record, messages, now)
+
+
+def event_key(event: Event) -> str:
+    """The store's key for an event: its dedup key, or a key of its own when the event carries
+    too few facts to tell it from another one (then it is never taken for a duplicate)."""
+    key: str | None = event.dedup_key
+    if key is None:
+        import uuid
+
+        key = f"unique:{uuid.uuid4().hex}"
+    return key

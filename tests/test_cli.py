@@ -12,7 +12,7 @@ import pytest
 
 import fakeslack
 from conftest import ROOT, SAMPLES, clean_env, event_env, run
-from fakeslack import Answer, FakeSlack
+from fakeslack import FakeSlack
 
 CONFIG = """
 [message]
@@ -131,7 +131,6 @@ def test_python_dash_m_is_the_same_command(setup, slack):
             "pending",
             "queued for alerts; last failure: Slack answered HTTP 500",
         ),
-        ([Answer(delay=1.5)], 0, "pending", "queued for alerts; last failure: timed out"),
     ],
 )
 def test_slack_answers_map_to_exit_codes(setup, slack, answers, code, state, message):

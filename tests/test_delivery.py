@@ -3,10 +3,32 @@ import pytest
 import respx
 
 from jp1notify.config import HttpSettings
-from jp1notify.delivery import DELIVERED, PERMANENT, RETRY, backoff, judge, judge_error, post
+from jp1notify.delivery import (
+    DELIVERED,
+    MAX_RETRY_AFTER,
+    RETRY,
+    Clients,
+    Disposition,
+    backoff,
+    judge,
+    judge_error,
+    post,
+)
+
+REFUSED, INVALID, GONE, UNUSABLE = (
+    Disposition.REFUSED,
+    Disposition.INVALID,
+    Disposition.GONE,
+    Disposition.UNUSABLE,
+)
 
 URL = "https://hooks.slack.com/services/T000/B000/secretsecret"
 SETTINGS = HttpSettings(timeout=2, retry_budget=10, max_attempts=4, proxy=None, ca_file=None)
+
+
+HTML_BLOCK = (
+    "<!DOCTYPE html><html><head><title>Access denied by policy</title></head><body>x</body></html>"
+)
 
 
 @pytest.mark.parametrize(
@@ -14,7 +36,8 @@ SETTINGS = HttpSettings(timeout=2, retry_budget=10, max_attempts=4, proxy=None, 
     [
         (200, "ok", {}, DELIVERED, "ok", None),
         (200, '{"ok":true}', {}, DELIVERED, "ok", None),
-        (200, "<html>proxy login</html>", {}, RETRY, "unexpected answer", None),
+        (200, "<html>proxy login</html>", {}, RETRY, "not Slack's", None),
+        (204, "", {}, RETRY, "empty body", None),
         (
             429,
             '{"ok":false,"error":"rate_limited","retry_after":3}',
@@ -33,23 +56,43 @@ SETTINGS = HttpSettings(timeout=2, retry_budget=10, max_attempts=4, proxy=None, 
         ),
         (429, "", {}, RETRY, "rate limited", 1.0),
         (429, "", {"retry-after": "0"}, RETRY, "rate limited", 1.0),
-        (429, "", {"retry-after": "99999"}, RETRY, "rate limited", 3600.0),
+        (429, "", {"retry-after": "-5"}, RETRY, "rate limited", 1.0),
+        (429, "", {"retry-after": "nan"}, RETRY, "rate limited", 1.0),
+        (429, "", {"retry-after": "inf"}, RETRY, "rate limited", 1.0),
+        (429, "", {"retry-after": "1e400"}, RETRY, "rate limited", 1.0),
+        (429, "", {"retry-after": "soon"}, RETRY, "rate limited", 1.0),
+        # an absurd proxy value is capped: Slack's own are seconds
+        (429, "", {"retry-after": "86400"}, RETRY, "rate limited", MAX_RETRY_AFTER),
+        (429, "", {"retry-after": "Wed, 21 Oct 2099 07:28:00 GMT"}, RETRY, "rate", MAX_RETRY_AFTER),
+        (503, "", {"retry-after": "86400"}, RETRY, "HTTP 503", MAX_RETRY_AFTER),
+        (400, "rate_limited", {}, RETRY, "rate limited", 1.0),
         (500, "rollup_error", {}, RETRY, "HTTP 500 rollup_error", None),
         (502, "", {}, RETRY, "HTTP 502", None),
         (503, "<html>", {}, RETRY, "HTTP 503", None),
         (408, "", {}, RETRY, "HTTP 408", None),
-        (400, "invalid_payload", {}, PERMANENT, "report it with the --dry-run output", None),
-        (400, "no_text", {}, PERMANENT, "no text", None),
-        (400, "too_many_attachments", {}, PERMANENT, "message size", None),
-        (400, "user_not_found", {}, PERMANENT, "user no longer exists", None),
-        (400, "invalid_token", {}, PERMANENT, "revoked", None),
-        (403, "invalid_token", {}, PERMANENT, "revoked", None),
-        (403, "action_prohibited", {}, PERMANENT, "restricted", None),
-        (403, "posting_to_general_channel_denied", {}, PERMANENT, "only admins", None),
-        (404, "channel_not_found", {}, PERMANENT, "channel no longer exists", None),
-        (404, "no_service", {}, PERMANENT, "removed or disabled", None),
-        (410, "channel_is_archived", {}, PERMANENT, "archived", None),
-        (401, "something_new", {}, PERMANENT, "HTTP 401 something_new", None),
+        # answers that are not Slack's: retried, never final
+        (301, "", {"location": "https://portal.example/login"}, RETRY, "portal.example", None),
+        (302, "", {"location": "http://captive.example/"}, RETRY, "captive portal", None),
+        (307, "", {}, RETRY, "redirected (HTTP 307)", None),
+        (407, "<html>auth</html>", {}, RETRY, "user:password in http.proxy", None),
+        (403, HTML_BLOCK, {}, REFUSED, "HTML page 'Access denied by policy'", None),
+        (404, "<html><body>Not Found</body></html>", {}, REFUSED, "an HTML page", None),
+        (400, "Bad Request", {}, REFUSED, "not Slack's", None),
+        (401, "something_new", {}, REFUSED, "HTTP 401", None),
+        (413, "", {}, REFUSED, "HTTP 413", None),
+        # Slack's own refusals: of the payload, or of the webhook itself
+        (400, "invalid_payload", {}, INVALID, "report it with the --dry-run output", None),
+        (400, '{"ok":false,"error":"invalid_payload"}', {}, INVALID, "--dry-run", None),
+        (400, "no_text", {}, INVALID, "no text", None),
+        (400, "too_many_attachments", {}, INVALID, "message size", None),
+        (400, "user_not_found", {}, GONE, "user no longer exists", None),
+        (400, "invalid_token", {}, GONE, "revoked", None),
+        (403, "invalid_token", {}, GONE, "revoked", None),
+        (403, "action_prohibited", {}, GONE, "restricted", None),
+        (403, "posting_to_general_channel_denied", {}, GONE, "only admins", None),
+        (404, "channel_not_found", {}, GONE, "channel no longer exists", None),
+        (404, "no_service", {}, GONE, "removed or disabled", None),
+        (410, "channel_is_archived", {}, GONE, "archived", None),
     ],
 )
 def test_judge_table(status, body, headers, outcome, reason_part, retry_after):
@@ -60,24 +103,30 @@ def test_judge_table(status, body, headers, outcome, reason_part, retry_after):
 
 
 @pytest.mark.parametrize(
-    ("exc", "outcome", "reason_part"),
+    ("exc", "outcome", "reason_part", "unanswered"),
     [
-        (httpx.ConnectTimeout("t"), RETRY, "timed out"),
-        (httpx.ReadTimeout("t"), RETRY, "timed out"),
-        (httpx.ConnectError("[Errno 111] Connection refused"), RETRY, "network error"),
-        (httpx.ProxyError("407"), RETRY, "proxy error"),
+        (httpx.ConnectTimeout("t"), RETRY, "timed out", False),
+        (httpx.ReadTimeout("t"), RETRY, "timed out", True),
+        (httpx.ConnectError("[Errno 111] Connection refused"), RETRY, "network error", False),
+        (httpx.ProxyError("407"), RETRY, "proxy error", False),
         (
             httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
             RETRY,
             "http.ca_file",
+            False,
         ),
-        (httpx.UnsupportedProtocol("ftp"), PERMANENT, "unusable webhook URL"),
-        (httpx.RemoteProtocolError("server disconnected"), RETRY, "network error"),
+        (httpx.UnsupportedProtocol("ftp"), UNUSABLE, "cannot be used", False),
+        (httpx.InvalidURL("Invalid port: 'abc'"), UNUSABLE, "cannot be used", False),
+        (UnicodeError("label empty or too long"), UNUSABLE, "cannot be used", False),
+        (OverflowError("port must be 0-65535"), UNUSABLE, "cannot be used", False),
+        (httpx.RemoteProtocolError("server disconnected"), RETRY, "network error", False),
+        (RuntimeError("surprise"), RETRY, "unexpected error", False),
     ],
 )
-def test_judge_error_table(exc, outcome, reason_part):
+def test_judge_error_table(exc, outcome, reason_part, unanswered):
     verdict = judge_error(exc)
     assert verdict.outcome == outcome and reason_part in verdict.reason
+    assert verdict.unanswered == unanswered
 
 
 class FakeClock:
@@ -95,9 +144,16 @@ class FakeClock:
 
 def send(settings=SETTINGS):
     clock = FakeClock()
-    with httpx.Client() as client:
+    with Clients(settings) as clients:
         verdict, attempts = post(
-            client, URL, {"text": "hi"}, settings, sleep=clock.sleep, clock=clock, rand=lambda: 1.0
+            clients,
+            URL,
+            {"text": "hi"},
+            settings,
+            clock() + settings.retry_budget,
+            sleep=clock.sleep,
+            clock=clock,
+            rand=lambda: 1.0,
         )
     return verdict, attempts, clock.sleeps
 
@@ -134,7 +190,7 @@ def test_5xx_and_network_errors_back_off_then_deliver():
 def test_permanent_error_is_not_retried():
     route = respx.post(URL).mock(return_value=httpx.Response(404, text="channel_not_found"))
     verdict, attempts, sleeps = send()
-    assert (verdict.outcome, attempts, sleeps, route.call_count) == (PERMANENT, 1, [], 1)
+    assert (verdict.outcome, attempts, sleeps, route.call_count) == (GONE, 1, [], 1)
 
 
 @respx.mock
@@ -147,7 +203,7 @@ def test_attempts_are_bounded():
 @respx.mock
 def test_retry_after_beyond_the_budget_gives_up_at_once():
     route = respx.post(URL).mock(
-        return_value=httpx.Response(429, headers={"Retry-After": "60"}, text="")
+        return_value=httpx.Response(429, headers={"Retry-After": "30"}, text="")
     )
     verdict, attempts, sleeps = send()
     assert (verdict.outcome, attempts, sleeps, route.call_count) == (RETRY, 1, [], 1)

@@ -81,7 +81,14 @@ def enqueue(store, clock, count=1, evid="4104:0", prefix="/PROD/NET"):
 def drain(store, clock, config=CONFIG, environ=ENV):
     secrets = []
     report = Sender(
-        store, config, environ, secrets, clock=clock, sleep=clock.sleep, rand=lambda: 1.0
+        store,
+        config,
+        environ,
+        secrets,
+        clock=clock,
+        monotonic=clock,
+        sleep=clock.sleep,
+        rand=lambda: 1.0,
     ).drain()
     return report, secrets
 
@@ -147,12 +154,12 @@ def test_429_waits_retry_after(store, clock):
 @respx.mock
 def test_outage_backs_off_then_leaves_the_rest_queued(store, clock):
     alerts = respx.post(ALERTS).mock(return_value=httpx.Response(503, text=""))
-    enqueue(store, clock, 3)
+    enqueue(store, clock, 5)
     report, _ = drain(store, clock)
     # backoff 0.5, 1, 2, 4, 8 s; the next (16 s) is beyond max_wait_seconds: stop, keep queued
     assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0]
     assert alerts.call_count == 6 and report.stopped == "waiting" and report.sent == 0
-    assert store.counts() == {"pending": 3}
+    assert store.counts() == {"pending": 5}
     assert store.lease_holder(clock()) is None
     row = store.history(None, None, "pending", 1)[0]["messages"][0]
     assert row["attempts"] == 6 and "HTTP 503" in row["last_error"]
@@ -160,7 +167,7 @@ def test_outage_backs_off_then_leaves_the_rest_queued(store, clock):
     alerts.mock(return_value=httpx.Response(200, text="ok"))
     clock.now += 60
     report, _ = drain(store, clock)
-    assert report.sent == 3 and report.posts == 1 and store.counts() == {"sent": 3}
+    assert report.sent == 5 and report.posts == 1 and store.counts() == {"sent": 5}
 
 
 @respx.mock
@@ -191,11 +198,18 @@ def test_unreadable_webhook_keeps_messages_queued(store, clock):
 
 
 @respx.mock
-def test_removed_destination_is_buried_not_retried_forever(store, clock):
-    enqueue(store, clock)
+def test_removed_destination_keeps_its_messages_queued_and_the_others_flow(store, clock):
+    notice = respx.post(NOTICE).mock(return_value=httpx.Response(200, text="ok"))
+    enqueue(store, clock, 2)  # errors: to alerts
+    enqueue(store, clock, 1, evid="4108:0", prefix="/DEV/W")  # a warning: to notice
     config = CONFIG._replace(destinations={"notice": CONFIG.destinations["notice"]})
     report, _ = drain(store, clock, config=config)
-    assert "no longer in the config" in report.dead[0].reason
+    assert report.orphans == (("alerts", 2),) and report.dead == () and report.stopped == "idle"
+    assert notice.call_count == 1 and store.counts() == {"pending": 2, "sent": 1}
+    assert store.lease_holder(clock()) is None  # nobody could send them: the lease is free
+    alerts = respx.post(ALERTS).mock(return_value=httpx.Response(200, text="ok"))
+    report, _ = drain(store, clock)  # the name comes back: they go out
+    assert report.sent == 2 and alerts.call_count == 2 and store.counts() == {"sent": 3}
 
 
 @respx.mock
@@ -204,17 +218,22 @@ def test_storm_is_paced_into_digests_and_the_drain_is_bounded(store, clock):
     waves = iter(range(100))
 
     def slack_while_events_arrive(request):  # a storm: three new events during every post
-        enqueue(store, clock, 3, prefix=f"/PROD/W{next(waves)}_")
+        other = Store.open(store.path.parent)  # the request runs in a worker thread
+        enqueue(other, clock, 3, prefix=f"/PROD/W{next(waves)}_")
+        other.close()
         return httpx.Response(200, text="ok")
 
     alerts = respx.post(ALERTS).mock(side_effect=slack_while_events_arrive)
     start = clock()
     enqueue(store, clock)
     report, _ = drain(store, clock, config=config)
-    assert clock.sleeps == [1.0, 5.0, 5.0]  # a single message, then a digest every 5 s
-    assert [len(b["attachments"][0]["text"].splitlines()) for b in bodies(alerts)] == [1, 6, 6, 6]
+    # a few pending go out one by one, a second apart; more become a digest, 5 s apart
+    assert clock.sleeps == [1.0, 1.0, 5.0, 1.0]
+    posts = bodies(alerts)
+    assert ["fields" in p["attachments"][0] for p in posts] == [True, True, False, True, False]
+    assert "5 JP1 events" in posts[2]["text"]
     assert report.stopped == "waiting" and clock() - start <= 12
-    assert store.counts() == {"sent": 10, "pending": 3}  # left for the next sender
+    assert store.counts() == {"sent": 13, "pending": 3}  # left for the next sender
     assert store.lease_holder(clock()) is None
 
 

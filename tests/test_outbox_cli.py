@@ -63,14 +63,16 @@ def test_duplicate_event_is_sent_once(tmp_path, slack):
     _, env = setup(tmp_path, slack)
     assert run([], env()).returncode == 0
     second = run([], env())
-    assert second.returncode == 0 and "already recorded; not sent again" in second.stderr
+    assert second.returncode == 0 and "was already recorded at " in second.stderr
+    assert "not sent again. Earlier copy: alerts: sent at " in second.stderr
+    assert "(message 1). To send it again: jp1notify retry --id 1" in second.stderr
     assert len(slack.payloads("alerts")) == 1
 
 
 def test_outage_then_flush_delivers_everything_once(tmp_path, slack):
     config, env = setup(tmp_path, slack)
     slack.script("alerts", Answer(500, "rollup_error"))
-    for i in range(3):
+    for i in range(4):
         result = run([], env(**storm_event(i)))
         assert result.returncode == 0, result.stderr
         assert "queued for alerts; last failure: Slack answered HTTP 500" in result.stderr
@@ -78,11 +80,11 @@ def test_outage_then_flush_delivers_everything_once(tmp_path, slack):
     slack.script("alerts", fakeslack.OK)
     flushed = run(["flush"], env())
     assert flushed.returncode == 0, flushed.stderr
-    assert "flush: 3 messages sent in 1 posts; 0 pending" in flushed.stderr
-    assert units_per_post(slack) == [{"/STORM/NET000", "/STORM/NET001", "/STORM/NET002"}]
+    assert "flush: 4 messages sent in 1 posts; 0 pending" in flushed.stderr
+    assert units_per_post(slack) == [{f"/STORM/NET00{i}" for i in range(4)}]
     history = run(["history", "--json"], env())
     rows = [json.loads(line) for line in history.stdout.splitlines()]
-    assert [r["messages"][0]["state"] for r in rows] == ["sent"] * 3
+    assert [r["messages"][0]["state"] for r in rows] == ["sent"] * 4
     assert rows[0]["messages"][0]["attempts"] >= 2  # tried during the outage, then sent
 
 
@@ -115,7 +117,8 @@ def test_corrupt_store_is_moved_aside_and_the_event_still_goes_out(tmp_path, sla
     (data / "jp1notify.db").write_bytes(b"garbage" * 1000)
     result = run([], env())
     assert result.returncode == 0, result.stderr
-    assert "the store was corrupt" in result.stderr and "moved to" in result.stderr
+    assert "the store" in result.stderr and "is damaged" in result.stderr
+    assert "moved to" in result.stderr and "a new store was started" in result.stderr
     assert list(data.glob("jp1notify.db.corrupt-*"))
     assert len(slack.payloads("alerts")) == 1
 
@@ -154,8 +157,8 @@ def test_killed_sender_loses_nothing(tmp_path, slack):
         time.sleep(0.05)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
-    # Its lease expires (http timeout + 10 s margin); then any jp1notify takes over.
-    time.sleep(11.5)
+    # Its lease expires (http timeout + 1 s grace + 10 s margin); then any jp1notify takes over.
+    time.sleep(12.5)
     flushed = run(["flush"], env())
     assert flushed.returncode == 0, flushed.stderr
     assert "flush: 1 messages sent" in flushed.stderr

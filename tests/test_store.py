@@ -60,9 +60,9 @@ def test_sent_failed_dead_and_pacing(store):
     store.mark_failed(
         ids[:1], "alerts", "HTTP 500", next_send_at=20.0, backoff_until=50.0, failures=1
     )
-    assert store.due_destinations() == [("alerts", 50.0)]
-    assert store.due_destinations(with_backoff=False) == [("alerts", 20.0)]
-    assert store.destination_failures("alerts") == 1
+    (due,) = store.due(now=10.0, max_ahead=300)
+    assert (due.name, due.next_send_at, due.backoff_until, due.pending) == ("alerts", 20, 50, 3)
+    assert store.destination_state("alerts").failures == 1
     store.mark_sent(ids[:2], "alerts", 60.0, 61.0)
     jobnet = store.db.execute(
         "SELECT last_event_id, last_level, last_post_id FROM jobnets"
@@ -70,12 +70,10 @@ def test_sent_failed_dead_and_pacing(store):
     assert jobnet == ("4104", "error", 1)  # per-jobnet state, with the post for threading later
     store.mark_dead(ids[2:], "alerts", "HTTP 404 channel_not_found", 62.0)
     assert store.counts() == {"sent": 2, "dead": 1}
-    assert store.destination_failures("alerts") == 0
-    states = store.message_states(ids)
-    assert states[0] == ("alerts", "sent", "HTTP 500") and states[2][1:] == (
-        "dead",
-        "HTTP 404 channel_not_found",
-    )
+    assert store.destination_state("alerts").failures == 0
+    states = {s.id: s for s in store.event_messages("k0")[1] + store.event_messages("k2")[1]}
+    assert (states[ids[0]].state, states[ids[0]].error) == ("sent", "HTTP 500")
+    assert (states[ids[2]].state, states[ids[2]].error) == ("dead", "HTTP 404 channel_not_found")
 
 
 def test_history_filters(store):

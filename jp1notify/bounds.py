@@ -1,0 +1,44 @@
+"""How long things may take: every wait, request and run of jp1notify has a documented maximum.
+
+JP1 starts one process per event and waits for it; a notifier that hangs holds the monitoring
+jobnet and every alert behind it. The numbers here are the ones the README's "Time bounds" table
+documents; `run_bound` is enforced by a watchdog in the command line as the last line of defence
+(every step below is bounded on its own).
+"""
+
+from __future__ import annotations
+
+from jp1notify.config import Config
+
+# Stdlib-only and import-free on purpose: the command line reads it before anything else.
+# After a request that got no answer (Slack may have posted it all the same), the next request to
+# that destination waits PATIENCE times http.timeout_seconds, and at least PATIENT_FLOOR seconds:
+# a slow Slack then costs one duplicate per fault, not one per attempt.
+PATIENCE = 3.0
+PATIENT_FLOOR = 30.0
+DEADLINE_GRACE = 1.0  # seconds a request's worker gets beyond its deadline before it is abandoned
+LEASE_TTL = 10.0  # margin of the sender lease beyond the step its holder is taking
+STORE_WAIT = 30.0  # seconds a write waits for another process's lock on the store
+RUN_SLACK = 15.0  # logging, rendering, opening files: generous
+
+
+def patient_timeout(config: Config) -> float:
+    return max(PATIENCE * config.http.timeout, PATIENT_FLOOR)
+
+
+def request_deadline(config: Config, patient: bool = False) -> float:
+    """The longest one HTTP request may take, answer included."""
+    return (patient_timeout(config) if patient else config.http.timeout) + DEADLINE_GRACE
+
+
+def lease_ahead(config: Config) -> float:
+    """The furthest ahead a holder ever sets the lease's expiry: its longest wait or request."""
+    return max(config.outbox.max_wait_seconds, request_deadline(config, True)) + LEASE_TTL
+
+
+def run_bound(config: Config) -> float:
+    """The longest a `send`, `flush` or `retry` may run: its sending budget (drain_seconds, or
+    the retry budget without a store), the last request it started, one wait for the store's
+    lock, and slack. Defaults: 60 + 31 + 30 + 15 = 136 seconds."""
+    budget = max(config.outbox.drain_seconds, config.http.retry_budget)
+    return budget + request_deadline(config, True) + STORE_WAIT + RUN_SLACK
