@@ -212,7 +212,8 @@ def test_storm_is_paced_into_digests_and_the_drain_is_bounded(store, clock):
     enqueue(store, clock)
     report, _ = drain(store, clock, config=config)
     assert clock.sleeps == [1.0, 5.0, 5.0]  # a single message, then a digest every 5 s
-    assert [len(b["attachments"][0]["text"].splitlines()) for b in bodies(alerts)] == [1, 6, 6, 6]
+    # digests of 3 jobnets: path, event line, JP1 message line each
+    assert [len(b["attachments"][0]["text"].splitlines()) for b in bodies(alerts)] == [1, 9, 9, 9]
     assert report.stopped == "waiting" and clock() - start <= 12
     assert store.counts() == {"sent": 10, "pending": 3}  # left for the next sender
     assert store.lease_holder(clock()) is None
