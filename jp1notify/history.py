@@ -7,14 +7,17 @@ import json
 import re
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, tzinfo
+from typing import Any
 
 from jp1notify.config import Config
+from jp1notify.message import format_moment, parse_event_time
 from jp1notify.patterns import PatternError, compile_unit_pattern
 from jp1notify.store import Store, StoreError
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DATE_TIME = "%Y/%m/%d %H:%M:%S"  # as JP1 writes EVDATE and EVTIME
 
 
 class HistoryError(ValueError):
@@ -56,22 +59,83 @@ def show_history(config: Config, args: argparse.Namespace) -> int:
         events = store.history(since, unit_filter, args.state, max(1, args.limit))
     finally:
         store.close()
+    zone = config.timezone
     for event in reversed(events):  # oldest first, like a log
-        print(json.dumps(event, ensure_ascii=False) if args.json else format_row(event))
+        if args.json:
+            print(json.dumps(json_row(event, zone), ensure_ascii=False))
+        else:
+            print(format_row(event, zone))
     return 0
 
 
-def format_row(event: dict[str, object]) -> str:
-    when = datetime.fromtimestamp(float(event["received_at"])).strftime("%Y-%m-%d %H:%M:%S")  # type: ignore[arg-type]
-    unit = " ".join(str(x) for x in (event["unit"] or "?", event["exec_id"] or "") if x)
-    head = f"{when}  {event['level']:<7}  {event['event_id'] or '?':<5}  {unit}"
+def format_row(event: dict[str, Any], zone: tzinfo | None = None) -> str:
+    """One table line: the event's own time, level, event ID, unit, then where it went.
+
+    `zone` is `[message] timezone` (None: this machine's), the zone of EVDATE/EVTIME."""
+    unit = " ".join(str(x) for x in (event["unit"] or "(unit unknown)", event["exec_id"]) if x)
+    head = f"{format_when(event, zone)}  {event['level']:<7}  {event['event_id'] or '?':<5}  {unit}"
     if event["outcome"] != "routed":
         rule = f" ({event['rule']})" if event["rule"] else ""
         return f"{head}  {event['outcome']}{rule}"
     deliveries = []
-    for m in event["messages"]:  # type: ignore[attr-defined]
+    for m in event["messages"]:
         text = f"{m['destination']} {m['state']} ({m['attempts']})"
         if m["state"] != "sent" and m["last_error"]:
             text += f": {m['last_error']}"
         deliveries.append(text)
     return f"{head}  {'; '.join(deliveries)}"
+
+
+def json_row(event: dict[str, Any], zone: tzinfo | None = None) -> dict[str, Any]:
+    """The row for `--json`: as the store gave it, with the stored event (if any) as an object
+    and `event_time`, its EVDATE/EVTIME in ISO 8601 with the offset, or null."""
+    row = dict(event)
+    if isinstance(row.get("event"), str):
+        row["event"] = _stored_event(row) or row["event"]
+    moment = event_time(event, zone)
+    row["event_time"] = moment.isoformat() if moment else None
+    return row
+
+
+def format_when(event: dict[str, Any], zone: tzinfo | None = None) -> str:
+    """`2026/11/22 02:13:05 JST`, the event's own time; `... (received 02:14:07)` when it reached
+    jp1notify in another second; `received 2026/11/22 02:14:07 JST` when it has no usable time."""
+    received = _received(float(event["received_at"]), zone)
+    moment = event_time(event, zone)
+    if moment is None:
+        return f"received {format_moment(received, short=True)}"
+    shown = format_moment(moment, short=True)
+    if int(received.timestamp()) == int(moment.timestamp()):
+        return shown
+    same_day = received.date() == moment.date()
+    return f"{shown} (received {received.strftime('%H:%M:%S' if same_day else _DATE_TIME)})"
+
+
+def event_time(event: dict[str, Any], zone: tzinfo | None = None) -> datetime | None:
+    """EVDATE/EVTIME of a history row's stored event (`event`: a dict as `Event.to_dict()`
+    returns, or its JSON text), in `zone`; None if the row has no event or no usable time."""
+    data = _stored_event(event)
+    if data is None:
+        return None
+    date, time_ = data.get("date"), data.get("time")
+    if not isinstance(date, str) or not isinstance(time_, str):
+        return None
+    return parse_event_time(date, time_, zone)
+
+
+def _stored_event(event: dict[str, Any]) -> dict[str, Any] | None:
+    data = event.get("event")
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
+    return data if isinstance(data, dict) else None
+
+
+def _received(timestamp: float, zone: tzinfo | None) -> datetime:
+    return (
+        datetime.fromtimestamp(timestamp, zone)
+        if zone
+        else datetime.fromtimestamp(timestamp).astimezone()
+    )

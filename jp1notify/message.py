@@ -5,12 +5,15 @@ legacy attachment: level colour bar, title, fields, the JP1 message, footer and 
 Untrusted text (everything from the event) is escaped, so it cannot ping `@channel` or forge a
 link; mentions come from the config only. Every part is kept within Slack's limits and a cut is
 marked with "…" and reported in `Rendered.truncated`.
+
+A digest (`render_digest`) carries many events of one destination in one message: counts by
+level in the title, then each jobnet with its events, and one broadcast mention at most.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 from typing import Any, NamedTuple
 
@@ -51,10 +54,14 @@ LABELS = {
         "unknown_event": "Event {id}",
         "no_event": "JP1 event",
         "route": "route",
+        "unit_unknown": "(unit unknown)",
+        "time_unknown": "(time unknown)",
+        "digest_host": "(host: {host})",
         "digest_title": "[{level}] {count} JP1 events: {counts}",
-        "digest_more": "…and {count} more events in this jobnet",
+        "digest_more": "…and {count} more events of this jobnet (details: jp1notify history)",
         "digest_footer": "digest of {count} events; details: jp1notify history",
         "count_level": "{count} {level}",
+        "count_separator": ", ",
     },
     "ja": {
         "error": "エラー",
@@ -74,11 +81,30 @@ LABELS = {
         "unknown_event": "イベント {id}",
         "no_event": "JP1イベント",
         "route": "ルート",
+        "unit_unknown": "(ユニット不明)",
+        "time_unknown": "(日時不明)",
+        "digest_host": "(ホスト: {host})",
         "digest_title": "[{level}] JP1イベント {count}件: {counts}",
-        "digest_more": "…このジョブネットのほか {count} 件",
+        "digest_more": (
+            "…このジョブネットではさらに {count} 件のイベントがあります(詳細: jp1notify history)"
+        ),
         "digest_footer": "{count} 件のまとめ通知。詳細: jp1notify history",
         "count_level": "{level} {count}",
+        "count_separator": "、",
     },
+}
+
+# EVSEV values (docs/jp1.md) as JP1's Japanese screens name them, so that a Japanese message
+# carries no English fragment. A value not in the table is shown as it came.
+SEVERITIES_JA = {
+    "emergency": "緊急",
+    "alert": "警報",
+    "critical": "致命的",
+    "error": "エラー",
+    "warning": "警告",
+    "notice": "通知",
+    "information": "情報",
+    "debug": "デバッグ",
 }
 
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
@@ -138,11 +164,12 @@ def render(
     labels = LABELS[language]
     level = labels[classification.level]
     name = event_name(event, language)
-    unit = event.unit.path or "?"
     cuts: list[str] = []
 
     prefix = escape(f"[{level}] {name}: ")
-    title, cut = fit(prefix + shorten_path(unit, TITLE_LIMIT - len(prefix)), TITLE_LIMIT)
+    title, cut = fit(
+        prefix + _unit_text(event.unit.path, TITLE_LIMIT - len(prefix), labels), TITLE_LIMIT
+    )
     _note_cut(cuts, "title", cut)
     text, cut = fit(" ".join([*mentions, title]), TEXT_LIMIT)
     _note_cut(cuts, "text", cut)
@@ -163,6 +190,19 @@ def render(
     return Rendered({"text": text, "attachments": [attachment]}, tuple(cuts))
 
 
+def _unit_text(path: str | None, limit: int, labels: dict[str, str]) -> str:
+    """A unit path for a title or a digest header, escaped, within `limit`: its end if long,
+    "(unit unknown)" if the event named none."""
+    return shorten_path(path, limit) if path else escape(labels["unit_unknown"])
+
+
+def severity_text(severity: str | None, language: str) -> str | None:
+    """EVSEV as shown: translated in Japanese messages, as JP1 sent it otherwise."""
+    if severity is None or language != "ja":
+        return severity
+    return SEVERITIES_JA.get(severity.lower(), severity)
+
+
 def _fields(
     event: Event, classification: Classification, language: str, config: Config, cuts: list[str]
 ) -> list[dict[str, Any]]:
@@ -180,7 +220,7 @@ def _fields(
         (labels["host"], host or None, True),
         (labels["time"], format_event_time(event, config.timezone), True),
         (labels["scope"], classification.scope, True),
-        (labels["severity"], event.severity, True),
+        (labels["severity"], severity_text(event.severity, language), True),
     ]
     rows += [(name, _extra_value(event, name), True) for name in config.extra_fields]
     notes = _notes(event, labels)
@@ -220,30 +260,39 @@ def _paren(text: str | None) -> str | None:
 
 def event_datetime(event: Event, zone: tzinfo | None) -> datetime | None:
     """EVDATE + EVTIME as an aware datetime in the manager's zone, or None if unusable."""
-    if not event.date or not event.time:
+    return parse_event_time(event.date, event.time, zone)
+
+
+def parse_event_time(date: str | None, time: str | None, zone: tzinfo | None) -> datetime | None:
+    """`2026/11/22` + `02:13:05` in `zone` (None: this machine's zone), or None if unusable."""
+    if not date or not time:
         return None
     try:
-        naive = datetime.strptime(f"{event.date} {event.time}", "%Y/%m/%d %H:%M:%S")
+        naive = datetime.strptime(f"{date} {time}", "%Y/%m/%d %H:%M:%S")
     except ValueError:
         return None
     return naive.replace(tzinfo=zone) if zone else naive.astimezone()
 
 
-def format_event_time(event: Event, zone: tzinfo | None) -> str | None:
-    """`2026/11/22 02:13:05 JST (UTC+09:00)`; the raw text if it does not parse."""
+def format_event_time(event: Event, zone: tzinfo | None, short: bool = False) -> str | None:
+    """`2026/11/22 02:13:05 JST (UTC+09:00)`, or with `short` `2026/11/22 02:13:05 JST`; the
+    raw text if it does not parse, None if there is none."""
     moment = event_datetime(event, zone)
     if moment is None:
         raw = " ".join(x for x in (event.date, event.time) if x)
         return raw or None
+    return format_moment(moment, short)
+
+
+def format_moment(moment: datetime, short: bool = False) -> str:
+    """An aware datetime as JP1 writes dates, with its zone: the abbreviation where the zone has
+    a real one (JST, CET; not "+04"), the UTC offset always in the long form."""
     offset = moment.strftime("%z")
     utc = f"UTC{offset[:3]}:{offset[3:]}"
     abbrev = moment.tzname() or ""
     named = abbrev.isalpha() and abbrev != "UTC"  # JST, CET; not "+04" or "UTC+05:30"
-    return (
-        f"{event.date} {event.time} {abbrev} ({utc})"
-        if named
-        else f"{event.date} {event.time} {utc}"
-    )
+    zone = (abbrev if short else f"{abbrev} ({utc})") if named else utc
+    return f"{moment.strftime('%Y/%m/%d %H:%M:%S')} {zone}"
 
 
 def _note_cut(cuts: list[str], name: str, cut: bool) -> None:
@@ -255,6 +304,14 @@ def _note_cut(cuts: list[str], name: str, cut: bool) -> None:
 # event is in Slack within seconds without flooding the channel (or Slack's 1 msg/s limit).
 DIGEST_EVENTS_PER_JOBNET = 5  # more events of one jobnet are summarised as "and N more"
 DIGEST_MAX_ATTACHMENTS = 10  # each holds up to MESSAGE_LIMIT characters of lines; Slack allows 100
+# Line limits, so that one jobnet's block (its path, 5 events of two lines each, the "more" line)
+# always fits one attachment: 200 + 5 * (2 + 250 + 1 + 4 + 200 + 1) + 1 + 120 < MESSAGE_LIMIT.
+DIGEST_PATH_LIMIT = 200
+DIGEST_LINE_LIMIT = 250  # an event's line: time, level, ID, name, job, execution ID, host
+DIGEST_JP1_MESSAGE_LIMIT = 200  # the first line of its JP1 message, on the line below
+# Broadcast mentions, strongest first: a digest pings once, with the strongest one its events'
+# routes ask for (https://docs.slack.dev/messaging/formatting-message-text#special-mentions).
+BROADCASTS = ("<!everyone>", "<!channel>", "<!here>")
 
 
 class DigestItem(NamedTuple):
@@ -270,30 +327,20 @@ class Digest(NamedTuple):
 
 def render_digest(items: Sequence[DigestItem], language: str, config: Config) -> Digest:
     """One message for many events of one destination: counts by level, then each affected
-    jobnet with its events. Jobnets that do not fit within Slack's limits are left out of
-    `included`, to go in the next digest, rather than hidden."""
+    jobnet with its events (time with zone, level, event, job, host, first line of the JP1
+    message). Jobnets that do not fit within Slack's limits are left out of `included`, to go
+    in the next digest, rather than hidden; an included event is either listed or counted in
+    its jobnet's "more events" line.
+
+    Order: the most severe jobnet first, then the one with the earliest event. Within a jobnet,
+    events in the order of their own EVDATE/EVTIME (in `config.timezone`); events without a
+    usable time follow those with one, in the order they arrived."""
     labels = LABELS[language]
-    chunks: list[str] = []
-    included: list[int] = []
-    for jobnet, indexes in _by_jobnet(items):
-        block = _jobnet_block(jobnet, [items[i] for i in indexes], language)
-        if not _add_block(chunks, block):
-            if not included:  # one jobnet's block alone exceeds an attachment: send it cut
-                chunks.append(fit(block, MESSAGE_LIMIT)[0])
-                included += indexes
-            break
-        included += indexes
+    chunks, included = _pack(items, language, config.timezone)
     carried = [items[i] for i in included]
     worst = min((item.level for item in carried), key=LEVELS.index)
-    counts = ", ".join(
-        labels["count_level"].format(count=n, level=labels[level])
-        for level in LEVELS
-        if (n := sum(1 for item in carried if item.level == level))
-    )
-    title = escape(
-        labels["digest_title"].format(level=labels[worst], count=len(carried), counts=counts)
-    )
-    mentions = list(dict.fromkeys(m for item in carried for m in item.mentions))
+    title = _digest_title(carried, worst, labels)
+    mentions = merge_mentions(m for item in carried for m in item.mentions)
     color = config.colors.get(worst, DEFAULT_COLORS[worst])
     attachments: list[dict[str, Any]] = [{"color": color, "text": chunk} for chunk in chunks]
     attachments[0].update(fallback=title, title=title)
@@ -309,39 +356,106 @@ def render_digest(items: Sequence[DigestItem], language: str, config: Config) ->
     )
 
 
-def _by_jobnet(items: Sequence[DigestItem]) -> list[tuple[str, list[int]]]:
-    """Item indexes grouped by jobnet, the most severe (then the earliest) jobnet first."""
-    groups: dict[str, list[int]] = {}
-    for index, item in enumerate(items):
-        groups.setdefault(item.event.jobnet or "?", []).append(index)
-    return sorted(
-        groups.items(), key=lambda g: (min(LEVELS.index(items[i].level) for i in g[1]), g[1][0])
+def _digest_title(carried: list[DigestItem], worst: str, labels: dict[str, str]) -> str:
+    """`[ERROR] 12 JP1 events: 9 ERROR, 3 WARNING`, escaped."""
+    counts = labels["count_separator"].join(
+        labels["count_level"].format(count=n, level=labels[level])
+        for level in LEVELS
+        if (n := sum(1 for item in carried if item.level == level))
+    )
+    return escape(
+        labels["digest_title"].format(level=labels[worst], count=len(carried), counts=counts)
     )
 
 
-def _jobnet_block(jobnet: str, items: list[DigestItem], language: str) -> str:
+def merge_mentions(mentions: Iterable[str]) -> list[str]:
+    """The mentions of many events in one message: the strongest broadcast only (everyone >
+    channel > here), then every user and user-group mention once, in order of appearance."""
+    unique = list(dict.fromkeys(mentions))
+    broadcast = [b for b in BROADCASTS if b in unique][:1]
+    return broadcast + [m for m in unique if m not in BROADCASTS]
+
+
+def _pack(
+    items: Sequence[DigestItem], language: str, zone: tzinfo | None
+) -> tuple[list[str], list[int]]:
+    """The jobnet blocks that fit, as attachment texts, and the indexes of the items they carry."""
+    chunks: list[str] = []
+    included: list[int] = []
+    for jobnet, indexes in _by_jobnet(items, zone):
+        block = _jobnet_block(jobnet, [items[i] for i in indexes], language, zone)
+        if not _add_block(chunks, block):
+            if not included:  # the line limits make a block fit; should one not, send it cut
+                chunks.append(fit(block, MESSAGE_LIMIT)[0])
+                included += indexes
+            break
+        included += indexes
+    return chunks, included
+
+
+def _by_jobnet(
+    items: Sequence[DigestItem], zone: tzinfo | None
+) -> list[tuple[str | None, list[int]]]:
+    """Item indexes grouped by jobnet (None: unit unknown), each group in time order; the most
+    severe jobnet first, then the one with the earliest event, then the first to arrive."""
+    times = [_time_key(item.event, zone) for item in items]
+    groups: dict[str | None, list[int]] = {}
+    for index in sorted(range(len(items)), key=lambda i: (times[i], i)):
+        groups.setdefault(items[index].event.jobnet, []).append(index)
+    return sorted(
+        groups.items(),
+        key=lambda g: (min(LEVELS.index(items[i].level) for i in g[1]), times[g[1][0]], g[1][0]),
+    )
+
+
+def _time_key(event: Event, zone: tzinfo | None) -> tuple[int, float]:
+    """Sorts events by their own time; those without a usable one after all others."""
+    moment = event_datetime(event, zone)
+    return (0, moment.timestamp()) if moment else (1, 0.0)
+
+
+def _jobnet_block(
+    jobnet: str | None, items: list[DigestItem], language: str, zone: tzinfo | None
+) -> str:
     labels = LABELS[language]
-    lines = [escape(jobnet)]
-    for item in items[:DIGEST_EVENTS_PER_JOBNET]:
-        event = item.event
-        job = (
-            event.unit.path.rsplit("/", 1)[-1]
-            if event.unit.path and event.unit.path != jobnet
-            else None
-        )
-        parts = [
-            event.time,
-            f"[{labels[item.level]}]",
-            event.event_id,
-            event_name(event, language),
-            job,
-            event.unit.exec_id,
-        ]
-        lines.append("  " + escape(" ".join(p for p in parts if p)))
-    hidden = len(items) - DIGEST_EVENTS_PER_JOBNET
+    shown = _shown(items)
+    lines = [_unit_text(jobnet, DIGEST_PATH_LIMIT, labels)]
+    for item in shown:
+        lines += _event_lines(item, jobnet, language, zone)
+    hidden = len(items) - len(shown)
     if hidden > 0:
         lines.append("  " + escape(labels["digest_more"].format(count=hidden)))
     return "\n".join(lines)
+
+
+def _shown(items: list[DigestItem]) -> list[DigestItem]:
+    """The events a jobnet block lists, still in time order: the most severe, earliest first."""
+    if len(items) <= DIGEST_EVENTS_PER_JOBNET:
+        return items
+    ranked = sorted(range(len(items)), key=lambda i: LEVELS.index(items[i].level))
+    return [items[i] for i in sorted(ranked[:DIGEST_EVENTS_PER_JOBNET])]
+
+
+def _event_lines(
+    item: DigestItem, jobnet: str | None, language: str, zone: tzinfo | None
+) -> list[str]:
+    """Two lines: what happened where and when, then the JP1 message (first line, cut)."""
+    labels = LABELS[language]
+    event = item.event
+    path = event.unit.path
+    host = event.host or event.ip  # the IP address only stands in for a missing host name
+    parts = [
+        format_event_time(event, zone, short=True) or labels["time_unknown"],
+        f"[{labels[item.level]}]",
+        event.event_id,
+        event_name(event, language),
+        path.rsplit("/", 1)[-1] if path and path != jobnet else None,  # the job, for job events
+        event.unit.exec_id,
+        labels["digest_host"].format(host=host) if host else None,
+    ]
+    head = fit(escape(" ".join(p for p in parts if p)), DIGEST_LINE_LIMIT)[0]
+    message = (event.message or f"({labels['missing']}: EVMSG)").splitlines()[0]
+    return ["  " + head, "    " + fit(escape(message), DIGEST_JP1_MESSAGE_LIMIT)[0]]
 
 
 def _add_block(chunks: list[str], block: str) -> bool:

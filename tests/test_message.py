@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -209,12 +210,16 @@ def test_digest_counts_levels_groups_jobs_under_their_jobnet_and_merges_mentions
     text = payload["attachments"][0]["text"]
     assert text.splitlines() == [
         "/PROD/N2",
-        "  02:13:05 [ERROR] 4107 Job ended abnormally JOB_A @A1",
-        "  02:13:05 [ERROR] 4104 Jobnet ended abnormally @A1",
+        "  2026/11/22 02:13:05 JST [ERROR] 4107 Job ended abnormally JOB_A @A1",
+        "    KAVS0000-E x (AJSROOT1:/PROD/N2/JOB_A:@A1)",
+        "  2026/11/22 02:13:05 JST [ERROR] 4104 Jobnet ended abnormally @A1",
+        "    KAVS0000-E x (AJSROOT1:/PROD/N2:@A1)",
         "/PROD/&lt;!here&gt;&amp;",
-        "  02:13:05 [ERROR] 4104 Jobnet ended abnormally @A1",
+        "  2026/11/22 02:13:05 JST [ERROR] 4104 Jobnet ended abnormally @A1",
+        "    KAVS0000-E x (AJSROOT1:/PROD/&lt;!here&gt;&amp;:@A1)",
         "/DEV/N1",
-        "  02:13:05 [WARNING] 4108 Jobnet ended with warning @A1",
+        "  2026/11/22 02:13:05 JST [WARNING] 4108 Jobnet ended with warning @A1",
+        "    KAVS0000-E x (AJSROOT1:/DEV/N1:@A1)",
     ]
     assert payload["attachments"][0]["color"] == "#D40E0D"
     assert sorted(digest.included) == [0, 1, 2, 3]
@@ -227,8 +232,11 @@ def test_digest_in_japanese_and_per_jobnet_cap():
     digest = render_digest(items, "ja", CONFIG)
     assert digest.payload["text"] == "[エラー] JP1イベント 8件: エラー 8"
     lines = digest.payload["attachments"][0]["text"].splitlines()
-    assert len(lines) == 1 + DIGEST_EVENTS_PER_JOBNET + 1
-    assert lines[-1] == "  …このジョブネットのほか 3 件"
+    assert len(lines) == 1 + 2 * DIGEST_EVENTS_PER_JOBNET + 1
+    assert (
+        lines[-1]
+        == "  …このジョブネットではさらに 3 件のイベントがあります(詳細: jp1notify history)"
+    )
     assert len(digest.included) == 8
 
 
@@ -245,3 +253,45 @@ def test_digest_keeps_to_slack_limits_and_defers_what_does_not_fit():
     assert digest.payload["text"].endswith(
         f"{len(digest.included)} JP1 events: {len(digest.included)} ERROR"
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "title"),
+    [
+        ("en", "[ERROR] Jobnet ended abnormally: (unit unknown)"),
+        ("ja", "[エラー] ジョブネット異常終了: (ユニット不明)"),
+    ],
+)
+def test_event_without_a_unit_says_so_in_the_title(language, title):
+    result = rendered(language, EVMSG=None)
+    assert result.payload["attachments"][0]["title"] == title
+    assert result.payload["text"] == f"<!here> {title}"
+
+
+@pytest.mark.parametrize(
+    ("severity", "ja"),
+    [
+        ("Emergency", "緊急"),
+        ("Alert", "警報"),
+        ("Critical", "致命的"),
+        ("Error", "エラー"),
+        ("Warning", "警告"),
+        ("Notice", "通知"),
+        ("Information", "情報"),
+        ("Debug", "デバッグ"),
+        ("Unheard-of", "Unheard-of"),
+    ],
+)
+def test_severity_is_translated_in_japanese_messages(severity, ja):
+    assert fields(rendered("ja", EVSEV=severity))["重大度"] == ja
+    assert fields(rendered("en", EVSEV=severity))["Severity"] == severity
+
+
+def test_japanese_labels_have_no_english_words():
+    from jp1notify.message import LABELS
+
+    # Allowed: product and command names, placeholders, and "ID" as JP1's own screens write it.
+    allowed = re.compile(r"jp1notify history|JP1|ID|EVMSG|\{[a-z]+\}")
+    assert set(LABELS["ja"]) == set(LABELS["en"])
+    for key, label in LABELS["ja"].items():
+        assert not re.search(r"[A-Za-z]", allowed.sub("", label)), (key, label)
