@@ -13,7 +13,7 @@ from typing import Any
 from jp1notify.config import Config
 from jp1notify.message import format_moment, parse_event_time
 from jp1notify.patterns import PatternError, compile_unit_pattern
-from jp1notify.store import Store, StoreError
+from jp1notify.store import Problem, StoreError
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -27,11 +27,11 @@ class HistoryError(ValueError):
 def parse_since(text: str, now: float) -> float:
     """`2h`, `30m`, `7d`, `2026-11-22`, `2026-11-22T02:00` (local time) -> epoch seconds."""
     match = _DURATION.fullmatch(text.strip())
-    if match:
-        return now - int(match[1]) * _UNIT_SECONDS[match[2]]
     try:
+        if match:
+            return now - float(int(match[1]) * _UNIT_SECONDS[match[2]])
         return datetime.fromisoformat(text.strip()).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         raise HistoryError(
             f"--since {text!r}: use a duration (30m, 2h, 7d) or a local date/time "
             "(2026-11-22 or 2026-11-22T02:00)"
@@ -40,6 +40,8 @@ def parse_since(text: str, now: float) -> float:
 
 def show_history(config: Config, args: argparse.Namespace) -> int:
     """Print the history (table or JSON lines). Returns the exit code."""
+    from jp1notify.notify import Invocation, with_store
+
     try:
         since = parse_since(args.since, time.time()) if args.since else None
         pattern = compile_unit_pattern(args.jobnet).regex if args.jobnet else None
@@ -49,16 +51,16 @@ def show_history(config: Config, args: argparse.Namespace) -> int:
     if not (config.outbox.data_dir / "jp1notify.db").exists():
         print(f"jp1notify: no history yet in {config.outbox.data_dir}", file=sys.stderr)
         return 0
-    try:
-        store = Store.open(config.outbox.data_dir)
-    except StoreError as exc:
-        print(f"jp1notify: {exc}", file=sys.stderr)
-        return 74
     unit_filter = (lambda unit: bool(unit and pattern.fullmatch(unit))) if pattern else None
     try:
-        events = store.history(since, unit_filter, args.state, max(1, args.limit))
-    finally:
-        store.close()
+        events = with_store(
+            Invocation(config),
+            config,
+            lambda store: store.history(since, unit_filter, args.state, args.limit),
+        )
+    except StoreError as exc:
+        print(f"jp1notify: {exc}", file=sys.stderr)
+        return 75 if exc.problem is Problem.LOCKED else 74
     zone = config.timezone
     for event in reversed(events):  # oldest first, like a log
         if args.json:
@@ -79,7 +81,8 @@ def format_row(event: dict[str, Any], zone: tzinfo | None = None) -> str:
         return f"{head}  {event['outcome']}{rule}"
     deliveries = []
     for m in event["messages"]:
-        text = f"{m['destination']} {m['state']} ({m['attempts']})"
+        number = f" #{m['id']}" if m.get("id") is not None else ""
+        text = f"{m['destination']} {m['state']} ({m['attempts']}){number}"
         if m["state"] != "sent" and m["last_error"]:
             text += f": {m['last_error']}"
         deliveries.append(text)

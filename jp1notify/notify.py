@@ -467,7 +467,7 @@ def flush(run: Invocation, config: Config, environ: Mapping[str, str]) -> Outcom
         return report, store.counts(), store.lease_holder(time.time())
 
     try:
-        report, counts, sender = _with_store(run, config, work)
+        report, counts, sender = with_store(run, config, work)
     except StoreError as exc:
         run.say(f"{exc}; nothing was sent")
         return Outcome(_store_ending(exc), None, {})
@@ -532,7 +532,7 @@ def retry(
         return count, drain(run, store, config, environ, eager=True)
 
     try:
-        count, report = _with_store(run, config, work)
+        count, report = with_store(run, config, work)
     except StoreError as exc:
         run.say(f"{exc}; nothing was changed")
         return Outcome(_store_ending(exc), None, {})
@@ -558,7 +558,8 @@ def _orphans(store: Store, config: Config) -> list[str]:
     return [d.name for d in store.due(time.time(), 0) if d.name not in config.destinations]
 
 
-def _with_store(run: Invocation, config: Config, work: Callable[[Store], T]) -> T:
+def with_store(run: Invocation, config: Config, work: Callable[[Store], T]) -> T:
+    """Open the store, do `work` with it (recovering a damaged store once), close it."""
     store = open_store(run, config)
     try:
         store, result = recovering(run, config, store, work)
