@@ -15,7 +15,7 @@ from jp1notify.config import Config
 # that destination waits PATIENCE times http.timeout_seconds, and at least PATIENT_FLOOR seconds:
 # a slow Slack then costs one duplicate per fault, not one per attempt.
 PATIENCE = 3.0
-PATIENT_FLOOR = 30.0
+PATIENT_FLOOR = 10.0
 DEADLINE_GRACE = 1.0  # seconds a request's worker gets beyond its deadline before it is abandoned
 LEASE_TTL = 10.0  # margin of the sender lease beyond the step its holder is taking
 STORE_WAIT = 30.0  # seconds a write waits for another process's lock on the store

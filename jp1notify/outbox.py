@@ -185,9 +185,11 @@ class Sender:
         return due
 
     def _ready_at(self, row: Due, now: float) -> float:
-        at = max(not_before(row.next_send_at, now, self.limits.pace), row.first_ready)
+        """When the destination may be sent to: Slack's pace always; the error backoff and a
+        message's own wait unless this is an operator's flush trying at once."""
+        at = not_before(row.next_send_at, now, self.limits.pace)
         if not self.eager:
-            at = max(at, not_before(row.backoff_until, now, self.limits.backoff))
+            at = max(at, not_before(row.backoff_until, now, self.limits.backoff), row.first_ready)
         return at
 
     def _unsendable(self) -> list[str]:
@@ -215,7 +217,9 @@ class Sender:
         """One post to destination `name`: a single message or a digest of its pending ones."""
         state = self.store.destination_state(name)
         limit = min(DIGEST_BATCH, state.batch_limit or DIGEST_BATCH)
-        pending = self.store.pending_for(name, limit, self.clock(), self.limits.message)
+        # an operator's flush tries every message at once, even one waiting on its own
+        now = None if self.eager else self.clock()
+        pending = self.store.pending_for(name, limit, now, self.limits.message)
         if not pending:  # another sender took over after our lease expired, and sent them
             return
         url = self._url(name)

@@ -1,6 +1,10 @@
 """A local fake of Slack's incoming webhooks: a real HTTP server on 127.0.0.1 that answers like
 Slack (200 `ok`, plain-text error codes, 429 with Retry-After, slow answers) and records what it
 received. Each webhook name gets a script of answers; the last one repeats.
+
+It also misbehaves on purpose, as proxies and broken networks do: an answer may trickle its
+header bytes (`trickle`), echo the webhook URL back (`{url}` in a body or header), or come only
+for payloads holding some text (`refuse`: a poisoned message in a digest).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ SECRET = "XyZsecretToken0123456789"  # part of every fake webhook URL; must neve
 
 class Answer(NamedTuple):
     status: int = 200
-    body: str = "ok"
+    body: str = "ok"  # "{url}" is replaced by the full URL the request was sent to
     headers: dict[str, str] = {}
-    delay: float = 0.0
+    delay: float = 0.0  # seconds before answering (the payload counts as received at once)
+    trickle: float = 0.0  # seconds between header bytes: a server that never quite answers
 
 
 OK = Answer()
@@ -51,6 +56,8 @@ class FakeSlack:
         self.last_accepted: dict[str, float] = {}
         self.rate_limited = 0
         self.scripts: dict[str, list[Answer]] = {}
+        self.refusals: dict[str, tuple[str, Answer]] = {}  # name: (text in the payload, answer)
+        self.requests = 0  # every request, answered or not
         self.received: list[Received] = []
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -78,6 +85,11 @@ class FakeSlack:
         with self.lock:
             self.scripts[name] = list(answers)
 
+    def refuse(self, name: str, text: str, answer: Answer) -> None:
+        """Answer `answer` to every post to `name` whose payload contains `text`."""
+        with self.lock:
+            self.refusals[name] = (text, answer)
+
     def payloads(self, name: str) -> list[Any]:
         with self.lock:
             return [r.payload for r in self.received if r.name == name]
@@ -86,8 +98,12 @@ class FakeSlack:
         self.server.shutdown()
         self.server.server_close()
 
-    def _next_answer(self, name: str) -> Answer:
+    def _next_answer(self, name: str, raw: bytes) -> Answer:
         with self.lock:
+            self.requests += 1
+            refusal = self.refusals.get(name)
+            if refusal and refusal[0].encode() in raw:
+                return refusal[1]
             now = time.monotonic()
             if now < self.outage_until:
                 return SERVER_ERROR
@@ -112,7 +128,7 @@ class FakeSlack:
                 name = self.path.rsplit("/", 1)[-1].removeprefix(SECRET)
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
-                answer = fake._next_answer(name)
+                answer = fake._next_answer(name, raw)
                 if answer.status == 200:
                     with fake.lock:
                         fake.received.append(
@@ -125,14 +141,30 @@ class FakeSlack:
                             )
                         )
                 time.sleep(answer.delay)
-                body = answer.body.encode()
+                url = f"{fake.scheme}://{self.headers.get('Host')}{self.path}"
+                if answer.trickle:
+                    self._trickle(answer.trickle)
+                    return
+                body = answer.body.replace("{url}", url).encode()
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "text/plain; charset=utf-8")
                 for key, value in answer.headers.items():
-                    self.send_header(key, value)
+                    self.send_header(key, value.replace("{url}", url))
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _trickle(self, interval: float) -> None:
+                """One header byte per `interval` seconds, for a minute: each read gets a byte in
+                time, so only a total deadline ends the request."""
+                line = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 10_000
+                try:
+                    for byte in line[: int(60 / interval)]:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(interval)
+                except OSError:
+                    pass
 
             def log_message(self, *args: object) -> None:
                 pass
