@@ -39,7 +39,7 @@ def show_history(config: Config, args: argparse.Namespace) -> int:
     """Print the history (table or JSON lines). Returns the exit code."""
     try:
         since = parse_since(args.since, time.time()) if args.since else None
-        pattern = compile_unit_pattern(args.jobnet).regex if args.jobnet else None
+        pattern = compile_unit_pattern(args.jobnet) if args.jobnet else None
     except (HistoryError, PatternError) as exc:
         print(f"jp1notify: {exc}", file=sys.stderr)
         return 64
@@ -51,7 +51,7 @@ def show_history(config: Config, args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"jp1notify: {exc}", file=sys.stderr)
         return 74
-    unit_filter = (lambda unit: bool(unit and pattern.fullmatch(unit))) if pattern else None
+    unit_filter = pattern.matches if pattern else None
     try:
         events = store.history(since, unit_filter, args.state, max(1, args.limit))
     finally:
