@@ -14,6 +14,7 @@ WAL needs shared memory: keep the data directory on a local or SAN disk, not an 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -532,7 +533,8 @@ def record_event(
     """Record a routed (or ignored, or unrouted) event with one message per delivery."""
     outcome = "ignored" if decision.ignored_by else "unrouted" if decision.unrouted else "routed"
     record = EventRecord(
-        dedup_key=event.dedup_key,
+        # no identity (Event.dedup_key is None): a key of its own, never a duplicate
+        dedup_key=event.dedup_key or f"unique|{os.urandom(16).hex()}",
         event_id=event.event_id or event.raw_id,
         unit=event.unit.path,
         jobnet=event.jobnet,
