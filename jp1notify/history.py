@@ -44,14 +44,14 @@ def show_history(config: Config, args: argparse.Namespace) -> int:
 
     try:
         since = parse_since(args.since, time.time()) if args.since else None
-        pattern = compile_unit_pattern(args.jobnet).regex if args.jobnet else None
+        pattern = compile_unit_pattern(args.jobnet) if args.jobnet else None
     except (HistoryError, PatternError) as exc:
         print(f"jp1notify: {exc}", file=sys.stderr)
         return 64
     if not (config.outbox.data_dir / "jp1notify.db").exists():
         print(f"jp1notify: no history yet in {config.outbox.data_dir}", file=sys.stderr)
         return 0
-    unit_filter = (lambda unit: bool(unit and pattern.fullmatch(unit))) if pattern else None
+    unit_filter = pattern.matches if pattern else None
     try:
         events = with_store(
             Invocation(config),

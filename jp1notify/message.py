@@ -21,7 +21,7 @@ from jp1notify import __version__
 from jp1notify.catalog import LEVELS
 from jp1notify.classify import Classification
 from jp1notify.config import Config
-from jp1notify.event import FIELDS, Event
+from jp1notify.event import FIELDS, Event, describe_problems
 
 # Slack limits. Webhook text: https://docs.slack.dev/messaging/formatting-message-text
 # ("truncated above 40,000 characters"); attachment parts follow Block Kit's section limits
@@ -223,7 +223,7 @@ def _fields(
         (labels["severity"], severity_text(event.severity, language), True),
     ]
     rows += [(name, _extra_value(event, name), True) for name in config.extra_fields]
-    notes = _notes(event, labels)
+    notes = _notes(event, language)
     if notes:
         rows.append((labels["notes"], notes, False))
     fields: list[dict[str, Any]] = []
@@ -236,12 +236,8 @@ def _fields(
     return fields
 
 
-def _notes(event: Event, labels: dict[str, str]) -> str | None:
-    parts = []
-    if event.missing:
-        parts.append(f"{labels['missing']}: {', '.join(event.missing)}")
-    parts += event.problems
-    return "; ".join(parts) or None
+def _notes(event: Event, language: str) -> str | None:
+    return "; ".join(describe_problems(event, language)) or None
 
 
 def _extra_value(event: Event, name: str) -> str | None:

@@ -13,9 +13,16 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 REDACTED = "[redacted]"
+# A webhook URL: from `http(s)://` to the end of its token, if the token holds one of these paths
+# after the scheme. Found by a scan (`_redact_webhook_urls`), not by a regular expression: a
+# pattern like `https?://[^\s]*/services/[^\s]*` rescans the token from every `http://` in it,
+# which is quadratic on a long token of many `http://` (an error quoting hostile event text).
+_SCHEME = re.compile(r"https?://")
+_TOKEN_END = re.compile(r"[\s\"'<>]")
+_WEBHOOK_PATHS = ("/services/", "/hooks/", "/triggers/")
+# Shapes found by patterns that rescan nothing (each run stops at a character it cannot hold).
 _SHAPES = re.compile(
-    r"https?://[^\s\"'<>]*(?:/services/|/hooks/|/triggers/)[^\s\"'<>]*"  # webhook URLs
-    r"|/services/T[0-9A-Za-z]+/B[0-9A-Za-z]+/[0-9A-Za-z]+"  # their path alone
+    r"/services/T[0-9A-Za-z]+/B[0-9A-Za-z]+/[0-9A-Za-z]+"  # a webhook's path alone
     r"|xox[a-z]-[0-9A-Za-z-]+"  # Slack tokens
     r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"  # user:password in a (proxy) URL
 )
@@ -25,7 +32,27 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` with every known secret and every secret-shaped string replaced."""
     for secret in sorted(_variants(secrets), key=len, reverse=True):
         text = text.replace(secret, REDACTED)
-    return _SHAPES.sub(REDACTED, text)
+    return _SHAPES.sub(REDACTED, _redact_webhook_urls(text))
+
+
+def _redact_webhook_urls(text: str) -> str:
+    """Each token's webhook URL replaced, in one pass: a token is looked at from its first
+    `http(s)://` only (a later one has fewer characters after it to hold a webhook path)."""
+    out: list[str] = []
+    done = 0  # text[:done] is decided
+    for match in _SCHEME.finditer(text):
+        start = match.start()
+        if start < done:
+            continue
+        end_match = _TOKEN_END.search(text, start)
+        end = end_match.start() if end_match else len(text)
+        if any(text.find(path, match.end(), end) >= 0 for path in _WEBHOOK_PATHS):
+            out += (text[done:start], REDACTED)
+        else:
+            out.append(text[done:end])
+        done = end
+    out.append(text[done:])
+    return "".join(out)
 
 
 def _variants(secrets: Iterable[str]) -> set[str]:

@@ -1,6 +1,14 @@
 import pytest
 
-from jp1notify.event import EventError, UnitRef, parse_event, parse_unit_in_message, parse_unit_name
+from jp1notify.event import (
+    EventError,
+    Problem,
+    UnitRef,
+    describe_problems,
+    parse_event,
+    parse_unit_in_message,
+    parse_unit_name,
+)
 
 
 @pytest.mark.parametrize(
@@ -23,7 +31,8 @@ def test_event_id_forms(raw, basic, extended):
 def test_malformed_event_id_is_a_visible_problem_not_a_crash(raw):
     event = parse_event({"EVID": raw, "EVMSG": "KAVS0262-E x"})
     assert event.event_id is None
-    assert any("EVID" in p and raw in p for p in event.problems)
+    assert Problem("bad_event_id", "EVID", raw) in event.problems
+    assert any("EVID" in p and raw in p for p in describe_problems(event, "en"))
 
 
 @pytest.mark.parametrize(
@@ -122,8 +131,20 @@ def test_garbled_date_and_missing_unit_are_noted():
     event = parse_event(
         {"EVID": "4104:0", "EVMSG": "KAVS0262-E cut off befo", "EVDATE": "22/11/2026"}
     )
-    assert "no unit name (/path) found in EVMSG" in event.problems
-    assert any("EVDATE" in p for p in event.problems)
+    assert event.problems == (
+        Problem("no_unit", "EVMSG"),
+        Problem("bad_format", "EVDATE", "22/11/2026"),
+    )
+    assert describe_problems(event, "en") == [
+        "missing: EVTIME, EVHOST, EVIPADDR",
+        "no unit name (/path) found in EVMSG",
+        "EVDATE '22/11/2026' is not in JP1's format (yyyy/mm/dd)",
+    ]
+    assert describe_problems(event, "ja") == [
+        "欠落: EVTIME, EVHOST, EVIPADDR",
+        "EVMSG にユニット名（/パス）が見つかりません",
+        "EVDATE の値 「22/11/2026」 は JP1 の形式（yyyy/mm/dd）ではありません",
+    ]
 
 
 @pytest.mark.parametrize(

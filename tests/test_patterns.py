@@ -26,7 +26,7 @@ from jp1notify.patterns import PatternError, compile_unit_pattern, matches_any
     ],
 )
 def test_unit_pattern_matches_whole_path(pattern, path, expected):
-    assert bool(compile_unit_pattern(pattern).regex.fullmatch(path)) is expected
+    assert compile_unit_pattern(pattern).matches(path) is expected
 
 
 @pytest.mark.parametrize(
