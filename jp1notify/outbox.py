@@ -245,6 +245,8 @@ class Sender:
         now = self.clock()
         reason = redact(verdict.reason, self.secrets)  # stored in the database: never a URL
         kind = verdict.disposition
+        if kind is not Disposition.DELIVERED:
+            self.eager = False  # an operator's flush tries at once, once; then waits apply
         if kind is Disposition.DELIVERED:
             self.store.mark_sent(ids, name, now, now + interval)
             self.sent += len(ids)
@@ -283,7 +285,6 @@ class Sender:
             patient=verdict.unanswered,
         )
         self.retry_reasons.append(f"{name}: {reason}")
-        self.eager = False  # tried once at once; from now on, back off
 
     def _defer(
         self,

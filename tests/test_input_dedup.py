@@ -128,5 +128,5 @@ def test_two_generations_of_the_monitoring_jobnet_are_two_events(tmp_path, slack
 def test_a_rerun_of_the_same_notifier_job_is_a_duplicate(tmp_path, slack):
     env = {**env_for(tmp_path, slack, EVDATE=None, EVTIME=None, **RUN), "AJSEXECID": "101"}
     stderr = send_twice(env, env)
-    assert "already recorded; not sent again" in stderr[1]
+    assert "was already recorded at" in stderr[1]
     assert len(slack.payloads("alerts")) == 1
