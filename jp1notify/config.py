@@ -336,18 +336,19 @@ def _read_webhook_file(path: Path, key: str, file: str) -> str:
     except PermissionError as exc:
         raise WebhookError(
             path,
-            f"{key}: cannot read {file}: {exc.strerror} (the OS user of the JP1 job must be "
-            "able to read it)",
+            f"{key}: cannot read {cut(file, 200)}: {exc.strerror} (the OS user of the JP1 job "
+            "must be able to read it)",
             local=True,
         ) from None
     except OSError as exc:
-        raise WebhookError(path, f"{key}: cannot read {file}: {exc.strerror}") from None
+        raise WebhookError(path, f"{key}: cannot read {cut(file, 200)}: {exc.strerror}") from None
     except ValueError:
         raise WebhookError(
-            path, f"{key}: {file} is not UTF-8 text: save it as UTF-8, the URL on one line"
+            path,
+            f"{key}: {cut(file, 200)} is not UTF-8 text: save it as UTF-8, the URL on one line",
         ) from None
     if not url:
-        raise WebhookError(path, f"{key}: {file} is empty: put the webhook URL in it")
+        raise WebhookError(path, f"{key}: {cut(file, 200)} is empty: put the webhook URL in it")
     return url
 
 
@@ -609,8 +610,8 @@ class _Builder:
 
     def _http(self, h: dict[str, Any]) -> HttpSettings:
         ca_file = str(resolve_path(self.base, h["ca_file"])) if h["ca_file"] else None
-        if ca_file and not Path(ca_file).is_file():
-            self.problems.append(f"http.ca_file: {ca_file} is not a file")
+        if ca_file and not _is_file(ca_file):
+            self.problems.append(f"http.ca_file: {cut(ca_file, 200)} is not a file")
         return HttpSettings(
             h["timeout_seconds"],
             h["retry_budget_seconds"],
@@ -618,6 +619,13 @@ class _Builder:
             h["proxy"] or None,
             ca_file,
         )
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):  # a name too long for the file system
+        return False
 
 
 def matches_every_event(m: Matcher, all_scopes: frozenset[str]) -> bool:

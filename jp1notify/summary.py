@@ -110,6 +110,7 @@ def _folder_errors(config: Config) -> list[str]:
 def folder_problem(folder: Path) -> str | None:
     """Why jp1notify could not create or write files in `folder`, or None. Probes by creating
     and deleting a file; folders it had to create for that are removed again."""
+    shown_folder = cut(str(folder), 200)
     created = _missing_parents(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -117,10 +118,13 @@ def folder_problem(folder: Path) -> str | None:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         os.unlink(probe)
     except (FileExistsError, NotADirectoryError):
-        return f"{folder} cannot be a folder: a file is in the way. Move the file or change the key"
+        return (
+            f"{shown_folder} cannot be a folder: a file is in the way. Move the file or change "
+            "the key"
+        )
     except OSError as exc:
         return (
-            f"cannot create or write files in {folder} ({exc.strerror}). Point it at a folder "
+            f"cannot create or write files in {shown_folder} ({exc.strerror}). Point it at a folder "
             "the JP1 job's OS user can write"
         )
     finally:
