@@ -418,7 +418,8 @@ _MENTIONS_ALLOWED = (
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}|good|warning|danger")
 _OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")
 _CONDITIONS = ("event_ids", "levels", "scopes", "units", "services", "hosts")
-# Unit paths that every pattern matching "every unit" matches (a universal pattern).
+# A unit pattern that matches all of these (at one to four levels, with different first
+# names) matches every unit: '/**', '**', '/*/**'.
 _SAMPLE_PATHS = ("/A", "/PROD/DAILY", "/本番/夜間/バックアップ/COPY_1")
 
 

@@ -58,6 +58,29 @@ def _path(value: str) -> str:
     return value
 
 
+def _variable(value: str) -> str:
+    """An environment variable's name; a URL here would be shown in every message about it."""
+    if "://" in value:
+        raise ValueError(
+            "this is a URL, not the name of an environment variable: name the variable that "
+            "holds the URL (e.g. JP1NOTIFY_WEBHOOK_ALERTS), or use webhook_url"
+        )
+    if "=" in value or any(ord(c) < 32 or c.isspace() for c in value):
+        raise ValueError(
+            "this is not the name of an environment variable (it has '=', a space or a "
+            "control character)"
+        )
+    return value
+
+
+def _webhook_file(value: str) -> str:
+    if "://" in value:
+        raise ValueError(
+            "this is a URL, not a file path: put the URL in that file, or use webhook_url"
+        )
+    return _path(value)
+
+
 def _proxy(value: str) -> str:
     problem = check_proxy_url(value) if value else None
     if problem:
@@ -68,6 +91,8 @@ def _proxy(value: str) -> str:
 StrList = Annotated[list[str], BeforeValidator(_as_list)]
 LevelList = Annotated[list[Level], BeforeValidator(_as_list)]
 PathStr = Annotated[str, AfterValidator(_path)]
+VariableStr = Annotated[str, AfterValidator(_variable)]
+WebhookFileStr = Annotated[str, AfterValidator(_webhook_file)]
 ProxyStr = Annotated[str, AfterValidator(_proxy)]
 
 
@@ -109,8 +134,8 @@ class RouteModel(MatchModel):
 
 class DestinationModel(_Model):
     webhook_url: str | None = None
-    webhook_url_env: str | None = None
-    webhook_url_file: PathStr | None = None
+    webhook_url_env: VariableStr | None = None
+    webhook_url_file: WebhookFileStr | None = None
     language: Language | None = None
 
     @model_validator(mode="after")
@@ -223,7 +248,7 @@ def reference_problems(raw: dict[str, Any]) -> list[str]:
 
 
 def _unknown(key: str, what: str, value: Any, known: list[str]) -> list[str]:
-    listed = ", ".join(cut(k, 40) for k in known)
+    listed = cut(", ".join(cut(k, 40) for k in known), 200)
     return [
         f"{key}: unknown {what} {shown(name)} (known: {listed})"
         for name in _names(value)

@@ -493,3 +493,10 @@ def test_mention_hints(tmp_path, mention, hint):
 def test_good_mentions(tmp_path, mention):
     result = check(tmp_path, DESTINATION + ROUTE + f'mention = "{mention}"\n')
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("key", ["webhook_url_env", "webhook_url_file"])
+def test_a_url_where_a_variable_name_or_path_goes_is_refused_unshown(tmp_path, key):
+    text = f'[destinations.alerts]\n{key} = "{HOOK}"\n' + ROUTE
+    (line,) = refused(check(tmp_path, text), "checksecret", "hooks.slack.com")
+    assert line.startswith(f"destinations.alerts.{key}: this is a URL, not ")
