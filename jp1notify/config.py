@@ -271,7 +271,8 @@ def _write_cache(path: Path, digest: str, validated: dict[str, Any]) -> None:
     try:
         # The config's read bits; owner write so that the next version can replace the cache.
         mode = (os.stat(path).st_mode & 0o666) | 0o200
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)  # Windows
+        fd = os.open(temporary, flags, mode)
         with open(fd, "wb") as file:
             file.write(f"{_seal(digest, body)}\n{body}".encode("utf-8", "surrogatepass"))
         os.chmod(temporary, mode)  # os.open's mode went through the umask
