@@ -61,7 +61,7 @@ class WebhookError(ConfigError):
 
 
 def shown(value: object, limit: int = 60) -> str:
-    """`repr(value)`, cut to `limit` characters with "…": an error line never echoes a 1 MB value."""
+    """`repr(value)` cut to `limit` characters with "…": no error line echoes a 1 MB value."""
     return cut(repr(value), limit)
 
 
@@ -73,7 +73,14 @@ def entry_label(section: str, index: int, name: object = None) -> str:
     """How errors and check-config name an entry of [[routes]], [[ignore]] or [[scopes]]:
     `routes #2 "production warnings"`, numbered from 1 in file order."""
     label = f"{section} #{index + 1}"
-    return f'{label} "{cut(name, 40)}"' if isinstance(name, str) and name else label
+    if not isinstance(name, str) or not name or name == default_name(section, index):
+        return label
+    return f'{label} "{cut(name, 40)}"'
+
+
+def default_name(section: str, index: int) -> str:
+    """The name of an unnamed route or ignore rule, in logs and history: `route #2`."""
+    return f"{'route' if section == 'routes' else section} #{index + 1}"
 
 
 class Matcher(NamedTuple):
@@ -483,7 +490,7 @@ class _Builder:
         key = entry_label("routes", i, r["name"])
         mentions = (self._mention(f"{key} mention", x) for x in r["mention"])
         return Route(
-            name=r["name"] or f"route #{i + 1}",
+            name=r["name"] or default_name("routes", i),
             matcher=self._matcher(key, r),
             destinations=tuple(r["destination"]),
             mentions=tuple(filter(None, mentions)),
@@ -498,7 +505,7 @@ class _Builder:
                 f"{key} would drop every alert: add event_ids, levels, scopes, units, services "
                 "or hosts to say which events it drops"
             )
-        return IgnoreRule(r["name"] or f"ignore #{i + 1}", matcher)
+        return IgnoreRule(r["name"] or default_name("ignore", i), matcher)
 
     def _matcher(self, key: str, m: dict[str, Any]) -> Matcher:
         def optional(name: str) -> frozenset[str] | None:

@@ -124,8 +124,8 @@ def folder_problem(folder: Path) -> str | None:
         )
     except OSError as exc:
         return (
-            f"cannot create or write files in {shown_folder} ({exc.strerror}). Point it at a folder "
-            "the JP1 job's OS user can write"
+            f"cannot create or write files in {shown_folder} ({exc.strerror}). Point it at a "
+            "folder the JP1 job's OS user can write"
         )
     finally:
         for path in created:  # deepest first
@@ -184,20 +184,14 @@ def _route_warnings(config: Config) -> list[str]:
     for index, r in enumerate(config.routes):
         if r.matcher.is_catch_all and not r.continue_ and index < len(config.routes) - 1:
             warnings.append(
-                f"{_label('routes', index, r.name)} matches every event and does not continue: "
-                "the routes after it are never used"
+                f"{entry_label('routes', index, r.name)} matches every event and does not "
+                "continue: the routes after it are never used"
             )
     used = {d for r in config.routes for d in r.destinations}
     for name in config.destinations:
         if name not in used:
             warnings.append(f"destinations.{name} is not used by any route")
     return warnings
-
-
-def _label(section: str, index: int, name: str) -> str:
-    """The entry's label as errors write it; default names ("route #2") are not repeated."""
-    default = ("route" if section == "routes" else section) + f" #{index + 1}"
-    return entry_label(section, index, None if name == default else name)
 
 
 def _pattern_hints(config: Config) -> Iterator[str]:
@@ -215,7 +209,7 @@ def _pattern_hints(config: Config) -> Iterator[str]:
             for pattern in patterns:
                 hint = pattern_hint(pattern)
                 if hint:
-                    yield f"{_label(section, index, name)} {key}: {hint}"
+                    yield f"{entry_label(section, index, name)} {key}: {hint}"
 
 
 def pattern_hint(pattern: UnitPattern) -> str | None:
