@@ -126,9 +126,9 @@ class WebhookSource(NamedTuple):
     def describe(self) -> str:
         """Operator-facing description that never contains the URL itself."""
         if self.kind == "env":
-            return f"environment variable {self.ref}"
+            return f"environment variable {cut(self.ref)}"
         if self.kind == "file":
-            return f"file {self.ref}"
+            return f"file {cut(self.ref, 200)}"
         return "webhook_url in the config (redacted)"
 
 
@@ -317,13 +317,14 @@ def _toml_string(data: bytes, *keys: str) -> str:
 def resolve_webhook(destination: Destination, config: Config, environ: Mapping[str, str]) -> str:
     """The webhook URL of a destination, read now. Raises WebhookError naming the key to fix."""
     source = destination.source
-    key = f"destinations.{destination.name}"
+    key = f"destinations.{cut(destination.name)}"
     if source.kind == "env":
         url = environ.get(source.ref, "").strip()
         if not url:
             raise WebhookError(
                 config.path,
-                f"{key}.webhook_url_env: environment variable {source.ref} is not set or empty",
+                f"{key}.webhook_url_env: environment variable {cut(source.ref)} is not set or "
+                "empty",
                 local=True,
             )
     elif source.kind == "file":

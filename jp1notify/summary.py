@@ -38,28 +38,37 @@ def summarize(config: Config, environ: Mapping[str, str]) -> Summary:
     destinations, webhook_errors, webhook_warnings = _destinations(config, environ)
     errors = webhook_errors + _folder_errors(config)
     state = "OK" if not errors else f"NOT usable here ({len(errors)} errors, listed below)"
-    lines = [f"Config {config.path}: {state}", *_settings(config)]
-    lines.append(f"Scopes (first match wins, else '{config.default_scope}'):")
-    lines += [f"  {s.name}: {describe_matcher(s.matcher)}" for s in config.scopes] or ["  (none)"]
+    lines = [f"Config {config.path}: {state}", *_settings(config), *_rules(config, destinations)]
+    warnings = webhook_warnings + _route_warnings(config) + list(_pattern_hints(config))
+    if warnings:
+        lines.append("Warnings:")
+        lines += [f"  - {w}" for w in warnings]
+    return Summary("\n".join(cut(line, _MAX_LINE) for line in lines), errors)
+
+
+def _rules(config: Config, destinations: list[str]) -> list[str]:
+    """Scopes, ignore rules, destinations and routes, in the order they are applied."""
+    lines = [f"Scopes (first match wins, else '{config.default_scope}'):"]
+    lines += [f"  {cut(s.name)}: {describe_matcher(s.matcher)}" for s in config.scopes]
+    if not config.scopes:
+        lines.append("  (none)")
     lines.append("Ignored events:")
     if config.self_guard:
         lines.append("  self_guard: events of the notifier's own jobnet (from AJSJOBNAME)")
-    lines += [f"  {r.name}: {describe_matcher(r.matcher)}" for r in config.ignore]
-    lines.append("Destinations:")
-    lines += destinations
+    lines += [f"  {cut(r.name)}: {describe_matcher(r.matcher)}" for r in config.ignore]
+    lines += ["Destinations:", *destinations]
     lines.append("Routes (in order; the first match wins unless it says continue):")
     for number, r in enumerate(config.routes, 1):
         mention = f", mention {' '.join(map(describe_mention, r.mentions))}" if r.mentions else ""
         flow = ", continue" if r.continue_ else ""
         lines.append(
-            f"  {number}. {r.name}: {describe_matcher(r.matcher)} -> "
-            f"{', '.join(r.destinations)}{mention}{flow}"
+            f"  {number}. {cut(r.name)}: {describe_matcher(r.matcher)} -> "
+            f"{', '.join(map(cut, r.destinations))}{mention}{flow}"
         )
-    warnings = webhook_warnings + _route_warnings(config) + list(_pattern_hints(config))
-    if warnings:
-        lines.append("Warnings:")
-        lines += [f"  - {w}" for w in warnings]
-    return Summary("\n".join(lines), errors)
+    return lines
+
+
+_MAX_LINE = 2000  # a listing line with a huge value in it is cut, like error lines
 
 
 def _settings(config: Config) -> list[str]:
@@ -94,7 +103,7 @@ def _destinations(
         except WebhookError as exc:
             state = "NOT readable here" if exc.local else "NOT usable"
             (warnings if exc.local else errors).append(exc.problems[0])
-        lines.append(f"  {dest.name}: {dest.source.describe()} ({state})")
+        lines.append(f"  {cut(dest.name)}: {dest.source.describe()} ({state})")
     return lines, errors, warnings
 
 
@@ -190,7 +199,7 @@ def _route_warnings(config: Config) -> list[str]:
     used = {d for r in config.routes for d in r.destinations}
     for name in config.destinations:
         if name not in used:
-            warnings.append(f"destinations.{name} is not used by any route")
+            warnings.append(f"destinations.{cut(name)} is not used by any route")
     return warnings
 
 

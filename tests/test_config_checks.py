@@ -500,3 +500,15 @@ def test_a_url_where_a_variable_name_or_path_goes_is_refused_unshown(tmp_path, k
     text = f'[destinations.alerts]\n{key} = "{HOOK}"\n' + ROUTE
     (line,) = refused(check(tmp_path, text), "checksecret", "hooks.slack.com")
     assert line.startswith(f"destinations.alerts.{key}: this is a URL, not ")
+
+
+def test_huge_names_are_cut_in_the_gate_lines(tmp_path):
+    name, variable = "d" * 100_000, "V" * 100_000
+    text = f'[destinations.{name}]\nwebhook_url_file = "{"f" * 100_000}"\n'
+    text += f'[destinations.other]\nwebhook_url_env = "{variable}"\n'
+    text += f'[[routes]]\ndestination = ["{name}", "other"]\n'
+    result = check(tmp_path, text)
+    lines = refused(result, "d" * 100, "f" * 300)
+    assert len(lines) == 1 and lines[0].startswith("destinations.ddd") and "…" in lines[0]
+    warnings = result.stdout.partition("Warnings:")[2]
+    assert "V" * 100 not in warnings and "…" in warnings
