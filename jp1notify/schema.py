@@ -400,9 +400,9 @@ def _wrong_container(kind: str, loc: tuple[Any, ...], value: Any) -> str:
         return f"must be text in quotes, or a list of texts in [ ]{example}"
     if len(loc) == 2 and loc[0] in _LIST_SECTIONS:
         return f"each entry must be a [[{loc[0]}]] table"
+    if loc == ("destinations",):
+        return "write a [destinations.<name>] table (one pair of brackets) for each destination"
     if isinstance(value, list):
-        if loc == ("destinations",):
-            return "write [destinations.<name>] (one pair of brackets) for each destination"
         return f"write [{cut(name)}] (one pair of brackets); [[{cut(name)}]] makes a list of tables"
     if len(loc) == 2 and loc[0] == "destinations":
         return (
