@@ -137,7 +137,7 @@ def _unicode_label_problem(label: str) -> str | None:
 
 # RFC 5892: 2.6 (exceptions: DISALLOWED), 2.9 (old Hangul jamo), 2.4 (default ignorable
 # code points), 2.5 (ignorable blocks).
-_DISALLOWED = re.compile(
+_DISALLOWED = (  # compiled on first use (re's cache): only non-ASCII host names need it
     "[\u0640\u07fa\u302e\u302f\u3031-\u3035\u303b\u1100-\u11ff\ua960-\ua97f"
     "\ud7b0-\ud7ff\u20d0-\u20ff\u034f\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0"
     "\U0001d100-\U0001d24f]"
@@ -153,7 +153,7 @@ def _idna_character(char: str) -> bool:
     return (
         unicodedata.category(char) in _IDNA_CATEGORIES
         and unicodedata.ucd_3_2_0.category(char) != "Cn"  # Python's codec uses Unicode 3.2
-        and not _DISALLOWED.match(char)
+        and not re.match(_DISALLOWED, char)
     )
 
 
