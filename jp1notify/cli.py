@@ -286,11 +286,19 @@ def cmd_history(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Validate the config, summarise it and check locally what can be checked: 78 when it
+    cannot deliver or queue here (the errors are listed), 0 with or without warnings."""
     from jp1notify.summary import summarize
 
     config = load_config(find_config(args.config, environ))
-    print(redact(summarize(config, environ)))
-    return EXIT_OK
+    summary = summarize(config, environ)
+    print(redact(summary.text))
+    if not summary.errors:
+        return EXIT_OK
+    lines = ["Errors:", *(f"  - {redact(e)}" for e in summary.errors)]
+    lines.append("Fix the lines above, then check again with: jp1notify check-config")
+    print("\n".join(lines))
+    return EXIT_CONFIG
 
 
 def _say_config_error(exc: ConfigError) -> None:

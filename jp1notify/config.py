@@ -3,11 +3,16 @@ reads from it.
 
 The file format and its validation live in `schema.py` (pydantic). Importing pydantic costs
 about 0.1 s, which every JP1 event would pay, so a validated config is cached as plain JSON
-beside the file (`jp1notify.toml.cache`, keyed by a hash of the file and the jp1notify
-version) and only a changed file is validated again. `build_config` compiles validated data into
-the immutable `Config` that classification, routing and rendering take as a value.
+beside the file (`jp1notify.toml.cache`, keyed by a hash of the file, the jp1notify version and
+the cache format, sealed by a hash of its own content, with the config file's permission bits,
+holding no secret) and only a changed file is validated again. `build_config` compiles validated
+data into the immutable `Config` that classification, routing and rendering take as a value.
 Webhook URLs are in neither: a destination names where its URL comes from, and
 `resolve_webhook` reads it only when a message is actually sent.
+
+Error lines name what to fix in the operator's terms: `routes #2 "production warnings"
+destination: ...` (entries of [[routes]], [[ignore]] and [[scopes]] are numbered from 1, as
+check-config lists them), and never echo a long value whole (`shown`).
 """
 
 from __future__ import annotations
@@ -22,13 +27,17 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 from jp1notify import __version__
+from jp1notify.catalog import LEVELS
 from jp1notify.event import normalize_event_id
 from jp1notify.patterns import PatternError, UnitPattern, compile_unit_pattern
 
 CONFIG_ENV = "JP1NOTIFY_CONFIG"
 DEFAULT_CONFIG = Path("config") / "jp1notify.toml"
+CACHE_FORMAT = 2  # bump when the cached data changes shape: an older cache is then a miss
+IN_CONFIG_FILE = "(in the config file)"  # what the cache holds instead of a secret
 
 
 class ConfigError(Exception):
@@ -39,6 +48,39 @@ class ConfigError(Exception):
         self.problems = problems
         where = f"{path}: " if path else ""
         super().__init__(where + "; ".join(problems))
+
+
+class WebhookError(ConfigError):
+    """A destination's webhook URL cannot be used. `local` is True when that may hold only for
+    this process (a variable not set here, a file this user may not read): JP1's job runs with
+    another environment, maybe as another user, so check-config only warns about it."""
+
+    def __init__(self, path: Path | str | None, problem: str, local: bool = False) -> None:
+        super().__init__(path, [problem])
+        self.local = local
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """`repr(value)` cut to `limit` characters with "…": no error line echoes a 1 MB value."""
+    return cut(repr(value), limit)
+
+
+def cut(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def entry_label(section: str, index: int, name: object = None) -> str:
+    """How errors and check-config name an entry of [[routes]], [[ignore]] or [[scopes]]:
+    `routes #2 "production warnings"`, numbered from 1 in file order."""
+    label = f"{section} #{index + 1}"
+    if not isinstance(name, str) or not name or name == default_name(section, index):
+        return label
+    return f'{label} "{cut(name, 40)}"'
+
+
+def default_name(section: str, index: int) -> str:
+    """The name of an unnamed route or ignore rule, in logs and history: `route #2`."""
+    return f"{'route' if section == 'routes' else section} #{index + 1}"
 
 
 class Matcher(NamedTuple):
@@ -63,12 +105,12 @@ class Scope(NamedTuple):
 
 
 class IgnoreRule(NamedTuple):
-    name: str  # "ignore[0]" unless named
+    name: str  # "ignore #1" unless named
     matcher: Matcher
 
 
 class Route(NamedTuple):
-    name: str  # "routes[0]" unless named
+    name: str  # "route #1" unless named
     matcher: Matcher
     destinations: tuple[str, ...]
     mentions: tuple[str, ...]  # Slack mention markup: "<!channel>", "<!subteam^S0123>"
@@ -84,9 +126,9 @@ class WebhookSource(NamedTuple):
     def describe(self) -> str:
         """Operator-facing description that never contains the URL itself."""
         if self.kind == "env":
-            return f"environment variable {self.ref}"
+            return f"environment variable {cut(self.ref)}"
         if self.kind == "file":
-            return f"file {self.ref}"
+            return f"file {cut(self.ref, 200)}"
         return "webhook_url in the config (redacted)"
 
 
@@ -156,8 +198,22 @@ def find_config(option: str | None, environ: Mapping[str, str]) -> Path:
 
 def load_config(path: Path) -> Config:
     """Read, validate and compile the config file. Raises ConfigError with every problem found."""
+    data = _read_config_file(path)
+    digest = hashlib.sha256(f"{__version__}\0{CACHE_FORMAT}\0".encode() + data).hexdigest()
+    config = _from_cache(path, digest, data)
+    if config is not None:
+        return config
+    from jp1notify import schema  # pydantic: only when the file changed
+
+    validated, references = schema.validate(path, data)
+    config = build_config(path, validated, references)
+    _write_cache(path, digest, validated)
+    return config
+
+
+def _read_config_file(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             path,
@@ -168,104 +224,186 @@ def load_config(path: Path) -> Config:
         ) from None
     except OSError as exc:
         raise ConfigError(path, [f"cannot read the config file: {exc.strerror}"]) from None
-    digest = hashlib.sha256(__version__.encode() + b"\0" + data).hexdigest()
-    validated = _read_cache(path, digest)
-    if validated is not None:
-        return build_config(path, validated)
-    from jp1notify import schema  # pydantic: only when the file changed
-
-    validated, references = schema.validate(path, data)
-    config = build_config(path, validated, references)
-    _write_cache(path, digest, validated)
-    return config
+    except ValueError:  # a NUL character in the path
+        raise ConfigError(None, ["the config path has a NUL character: check --config"]) from None
 
 
 def cache_path(path: Path) -> Path:
     return path.with_name(path.name + ".cache")
 
 
-def _read_cache(path: Path, digest: str) -> dict[str, Any] | None:
+def _from_cache(path: Path, digest: str, data: bytes) -> Config | None:
+    """The config built from its cache, or None for a cache miss. Whatever the cache holds
+    (another version's layout, a hand edit, garbage), a miss is the worst outcome: a config
+    that fails to build from its cache is validated from the file, which says what is wrong."""
+    cached = _read_cache(path, digest)
+    if cached is None:
+        return None
     try:
-        cached = json.loads(cache_path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        http = cached["http"]
+        if http["proxy"] == IN_CONFIG_FILE:  # it carries a password: never cached
+            http["proxy"] = _toml_string(data, "http", "proxy")
+        return build_config(path, cached)
+    except (ConfigError, KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None
-    if not isinstance(cached, dict) or cached.get("sha256") != digest:
+
+
+def _read_cache(path: Path, digest: str) -> dict[str, Any] | None:
+    """The cached data if the cache was written for exactly these config bytes by this version
+    and cache format, and is intact: its first line seals the rest with that key."""
+    try:
+        text = cache_path(path).read_text(encoding="utf-8")
+    except (OSError, ValueError):  # none, a folder in its place, not UTF-8
         return None
-    return cached.get("config")
+    seal, _, body = text.partition("\n")
+    if seal != _seal(digest, body):
+        return None
+    try:
+        cached = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return cached if isinstance(cached, dict) else None
+
+
+def _seal(digest: str, body: str) -> str:
+    return hashlib.sha256(f"{digest}\n{body}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _write_cache(path: Path, digest: str, validated: dict[str, Any]) -> None:
     """Best effort: a read-only folder, or another process replacing the file, only costs speed.
-    Literal webhook URLs are left out: a secret is never written anywhere."""
-    data = json.loads(json.dumps(validated))
-    for destination in data.get("destinations", {}).values():
-        if destination.get("webhook_url"):
-            destination["webhook_url"] = "(in the config file)"
+    Written atomically, never more readable than the config file itself, and without secrets."""
+    body = json.dumps(_without_secrets(validated), ensure_ascii=False)
     target = cache_path(path)
-    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    temporary = target.with_name(f"{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
-        temporary.write_text(
-            json.dumps({"sha256": digest, "config": data}, ensure_ascii=False), encoding="utf-8"
-        )
+        # The config's read bits; owner write so that the next version can replace the cache.
+        mode = (os.stat(path).st_mode & 0o666) | 0o200
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)  # Windows
+        fd = os.open(temporary, flags, mode)
+        with open(fd, "wb") as file:
+            file.write(f"{_seal(digest, body)}\n{body}".encode("utf-8", "surrogatepass"))
+        os.chmod(temporary, mode)  # os.open's mode went through the umask
         os.replace(temporary, target)
     except OSError:
         with contextlib.suppress(OSError):
             temporary.unlink()
 
 
+def _without_secrets(validated: dict[str, Any]) -> dict[str, Any]:
+    """A copy of validated data without literal webhook URLs or a proxy's user:password.
+    They are read from the config file when needed (`_literal_webhook`, `_from_cache`)."""
+    data: dict[str, Any] = json.loads(json.dumps(validated))
+    for destination in data.get("destinations", {}).values():
+        if destination.get("webhook_url"):
+            destination["webhook_url"] = IN_CONFIG_FILE
+    http = data.get("http", {})
+    if "@" in (http.get("proxy") or ""):
+        http["proxy"] = IN_CONFIG_FILE
+    return data
+
+
+def _toml_string(data: bytes, *keys: str) -> str:
+    """One string of the config file, parsed without validation (the cache vouches for it)."""
+    import tomllib
+
+    value: Any = tomllib.loads(data.decode("utf-8-sig"))
+    for key in keys:
+        value = value[key]
+    if not isinstance(value, str):
+        raise TypeError(f"{'.'.join(keys)} is not a string")
+    return value
+
+
 def resolve_webhook(destination: Destination, config: Config, environ: Mapping[str, str]) -> str:
-    """The webhook URL of a destination, read now. Raises ConfigError naming the key to fix."""
+    """The webhook URL of a destination, read now. Raises WebhookError naming the key to fix."""
     source = destination.source
-    key = f"destinations.{destination.name}"
+    key = f"destinations.{cut(destination.name)}"
     if source.kind == "env":
         url = environ.get(source.ref, "").strip()
         if not url:
-            raise ConfigError(
+            raise WebhookError(
                 config.path,
-                [f"{key}.webhook_url_env: environment variable {source.ref} is not set or empty"],
+                f"{key}.webhook_url_env: environment variable {cut(source.ref)} is not set or "
+                "empty",
+                local=True,
             )
     elif source.kind == "file":
-        try:
-            url = Path(source.ref).read_text(encoding="utf-8-sig").strip()
-        except OSError as exc:
-            raise ConfigError(
-                config.path,
-                [f"{key}.webhook_url_file: cannot read {source.ref}: {exc.strerror}"],
-            ) from None
+        url = _read_webhook_file(config.path, f"{key}.webhook_url_file", source.ref)
     else:
         url = _literal_webhook(config.path, destination.name)
     problem = check_webhook_url(url)
     if problem:
-        raise ConfigError(
-            config.path, [f"{key}: the webhook URL from {source.describe()} {problem}"]
+        raise WebhookError(
+            config.path, f"{key}: the webhook URL from {source.describe()} {problem}"
         )
+    return url
+
+
+def _read_webhook_file(path: Path, key: str, file: str) -> str:
+    try:
+        url = Path(file).read_text(encoding="utf-8-sig").strip()
+    except PermissionError as exc:
+        raise WebhookError(
+            path,
+            f"{key}: cannot read {cut(file, 200)}: {exc.strerror} (the OS user of the JP1 job "
+            "must be able to read it)",
+            local=True,
+        ) from None
+    except OSError as exc:
+        raise WebhookError(path, f"{key}: cannot read {cut(file, 200)}: {exc.strerror}") from None
+    except ValueError:
+        raise WebhookError(
+            path,
+            f"{key}: {cut(file, 200)} is not UTF-8 text: save it as UTF-8, the URL on one line",
+        ) from None
+    if not url:
+        raise WebhookError(path, f"{key}: {cut(file, 200)} is empty: put the webhook URL in it")
     return url
 
 
 def _literal_webhook(path: Path, name: str) -> str:
     """A `webhook_url` written in the config: read from the file when needed, never kept."""
-    import tomllib
-
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
-        return str(data["destinations"][name]["webhook_url"]).strip()
+        return _toml_string(path.read_bytes(), "destinations", name, "webhook_url").strip()
     except (OSError, ValueError, KeyError, TypeError):
         return ""
 
 
-def check_webhook_url(url: str) -> str | None:
-    """Why a webhook URL is unusable, or None. TLS is mandatory except on this machine (tests)."""
-    import urllib.parse
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+_HTTPS_ONLY = "must start with https:// (like https://hooks.slack.com/services/...)"
 
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "is not a URL"
-    if parts.scheme == "https" and parts.hostname:
-        return None
-    if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"):
-        return None
-    return "must start with https:// (like https://hooks.slack.com/services/...)"
+
+def check_webhook_url(url: str) -> str | None:
+    """Why a webhook URL is unusable, or None: a phrase that never contains the URL (a secret),
+    e.g. "has an empty name between dots in its host". Refuses what httpx or the socket layer
+    would refuse (see urls.py). TLS is mandatory except on this machine (tests)."""
+    scheme = url.partition("://")[0].lower()
+    if scheme not in ("https", "http"):
+        return _HTTPS_ONLY
+    from jp1notify.urls import url_problem
+
+    problem = url_problem(url)
+    if problem:
+        return problem
+    if scheme == "http" and urlsplit(url).hostname not in _LOCAL_HOSTS:
+        return _HTTPS_ONLY
+    return None
+
+
+def check_proxy_url(url: str) -> str | None:
+    """Why `http.proxy` is unusable, or None; never contains the URL (it may hold a password).
+    httpx takes http:// and https:// proxies (SOCKS needs an extra package we do not ship)."""
+    scheme = url.partition("://")[0].lower()
+    if scheme.startswith("socks"):
+        return "is a SOCKS proxy, which jp1notify cannot use: give an http:// or https:// proxy"
+    if scheme not in ("http", "https"):
+        return "must start with http:// or https:// (like http://proxy.example.co.jp:8080)"
+    from jp1notify.urls import url_problem
+
+    problem = url_problem(url)
+    if problem and "@" in url:
+        problem += "; in a user name or password, write @ / # ? % as %40 %2F %23 %3F %25"
+    return problem
 
 
 def resolve_path(base: Path, value: str) -> Path:
@@ -277,17 +415,27 @@ def resolve_path(base: Path, value: str) -> Path:
 # -- compiling validated data into a Config --------------------------------------------------
 
 _EVENT_ID = re.compile(r"[0-9A-Fa-f]{1,8}(?::[0-9A-Fa-f]{1,8})?")
-# https://docs.slack.dev/messaging/formatting-message-text#mentioning-groups
-_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+# https://docs.slack.dev/messaging/formatting-message-text#mentioning-users: member IDs start
+# with U or W, user group IDs with S, then upper-case letters and digits (8 or more today).
+_GROUP_ID = re.compile(r"S[A-Z0-9]{8,}")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{8,}")
+_SPECIAL_MENTIONS = ("channel", "here", "everyone")
+_MENTIONS_ALLOWED = (
+    "allowed: none, channel, here, everyone, a user ID like U0123ABCD, "
+    "a user group ID like S0123ABCD"
+)
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}|good|warning|danger")
 _OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")
+_CONDITIONS = ("event_ids", "levels", "scopes", "units", "services", "hosts")
+# A unit pattern that matches all of these (at one to four levels, with different first
+# names) matches every unit: '/**', '**', '/*/**'.
+_SAMPLE_PATHS = ("/A", "/PROD/DAILY", "/本番/夜間/バックアップ/COPY_1")
 
 
 def build_config(path: Path, validated: dict[str, Any], problems: Sequence[str] = ()) -> Config:
     """Compile validated config data (schema.validate) into a Config. Raises ConfigError for
-    what the schema cannot see (unit patterns, event IDs, mentions, time zones, colours),
-    together with the `problems` already found."""
+    what the schema cannot see (unit patterns, event IDs, mentions, time zones, colours, rules
+    that match nothing or drop everything), together with the `problems` already found."""
     builder = _Builder(path)
     config = builder.build(validated)
     if builder.problems or problems:
@@ -305,6 +453,7 @@ class _Builder:
 
     def build(self, m: dict[str, Any]) -> Config:
         message, outbox, log = m["message"], m["outbox"], m["log"]
+        all_scopes = frozenset([m["default_scope"], *(s["name"] for s in m["scopes"])])
         return Config(
             path=self.path,
             language=message["language"],
@@ -317,13 +466,10 @@ class _Builder:
             default_scope=m["default_scope"],
             self_guard=m["self_guard"],
             scopes=tuple(
-                Scope(s["name"], self._matcher(f"scopes[{i}]", s))
+                Scope(s["name"], self._matcher(entry_label("scopes", i, s["name"]), s))
                 for i, s in enumerate(m["scopes"])
             ),
-            ignore=tuple(
-                IgnoreRule(r["name"] or f"ignore[{i}]", self._matcher(f"ignore[{i}]", r))
-                for i, r in enumerate(m["ignore"])
-            ),
+            ignore=tuple(self._ignore(i, r, all_scopes) for i, r in enumerate(m["ignore"])),
             routes=tuple(self._route(i, r) for i, r in enumerate(m["routes"])),
             destinations={
                 name: Destination(name, self._source(name, d), d["language"])
@@ -342,28 +488,43 @@ class _Builder:
         )
 
     def _route(self, i: int, r: dict[str, Any]) -> Route:
-        key = f"routes[{i}]"
-        mentions = (self._mention(f"{key}.mention", x) for x in r["mention"])
+        key = entry_label("routes", i, r["name"])
+        mentions = (self._mention(f"{key} mention", x) for x in r["mention"])
         return Route(
-            name=r["name"] or key,
+            name=r["name"] or default_name("routes", i),
             matcher=self._matcher(key, r),
             destinations=tuple(r["destination"]),
             mentions=tuple(filter(None, mentions)),
             continue_=r["continue"],
         )
 
+    def _ignore(self, i: int, r: dict[str, Any], all_scopes: frozenset[str]) -> IgnoreRule:
+        key = entry_label("ignore", i, r["name"])
+        matcher = self._matcher(key, r)
+        if matches_every_event(matcher, all_scopes):
+            self.problems.append(
+                f"{key} would drop every alert: add event_ids, levels, scopes, units, services "
+                "or hosts to say which events it drops"
+            )
+        return IgnoreRule(r["name"] or default_name("ignore", i), matcher)
+
     def _matcher(self, key: str, m: dict[str, Any]) -> Matcher:
         def optional(name: str) -> frozenset[str] | None:
             return frozenset(m[name]) if m.get(name) is not None else None
 
+        for name in _CONDITIONS:
+            if m.get(name) == []:
+                self.problems.append(
+                    f"{key} {name}: an empty list matches no event: remove the key or give values"
+                )
         units = m.get("units")
         hosts = m.get("hosts")
         return Matcher(
-            event_ids=self._event_ids(f"{key}.event_ids", m.get("event_ids")),
+            event_ids=self._event_ids(f"{key} event_ids", m.get("event_ids")),
             levels=optional("levels"),
             scopes=optional("scopes"),
-            units=self._patterns(f"{key}.units", units) if units is not None else None,
-            exclude_units=self._patterns(f"{key}.exclude_units", m["exclude_units"]),
+            units=self._patterns(f"{key} units", units) if units is not None else None,
+            exclude_units=self._patterns(f"{key} exclude_units", m["exclude_units"]),
             services=optional("services"),
             hosts=frozenset(h.lower() for h in hosts) if hosts is not None else None,
         )
@@ -374,19 +535,20 @@ class _Builder:
             try:
                 compiled.append(compile_unit_pattern(pattern))
             except PatternError as exc:
-                self.problems.append(f"{key}[{i}]: {exc}")
+                message = str(exc).replace(repr(pattern), shown(pattern))
+                self.problems.append(f"{key} #{i + 1}: {message}")
         return tuple(compiled)
 
     def _event_ids(self, key: str, ids: list[str] | None) -> frozenset[str] | None:
         if ids is None:
             return None
-        found = (self._event_id(f"{key}[{i}]", x) for i, x in enumerate(ids))
+        found = (self._event_id(f"{key} #{i + 1}", x) for i, x in enumerate(ids))
         return frozenset(filter(None, found))
 
     def _event_id(self, key: str, value: str) -> str | None:
         if not _EVENT_ID.fullmatch(value):
             self.problems.append(
-                f"{key}: {value!r} is not a JP1 event ID (hex, e.g. '4104' or '00004104')"
+                f"{key}: {shown(value)} is not a JP1 event ID (hex, e.g. '4104' or '00004104')"
             )
             return None
         return normalize_event_id(value.split(":")[0])
@@ -394,13 +556,13 @@ class _Builder:
     def _levels(self, levels: dict[str, str]) -> dict[str, str]:
         out = {}
         for raw, level in levels.items():
-            event_id = self._event_id(f"levels.{raw}", raw)
+            event_id = self._event_id(f"levels.{cut(raw)}", raw)
             if event_id:
                 out[event_id] = level
         return out
 
     def _mention(self, key: str, value: str) -> str:
-        if value in ("channel", "here", "everyone"):
+        if value in _SPECIAL_MENTIONS:
             return f"<!{value}>"
         if value == "none":
             return ""
@@ -408,10 +570,7 @@ class _Builder:
             return f"<!subteam^{value}>"
         if _USER_ID.fullmatch(value):
             return f"<@{value}>"
-        self.problems.append(
-            f"{key}: {value!r} is not a mention (allowed: none, channel, here, everyone, a user "
-            "group ID like S0123ABCD, a user ID like U0123ABCD)"
-        )
+        self.problems.append(f"{key}: {shown(value)} is not a mention{mention_hint(value)}")
         return ""
 
     def _source(self, name: str, d: dict[str, Any]) -> WebhookSource:
@@ -428,30 +587,91 @@ class _Builder:
             return UTC
         offset = _OFFSET.fullmatch(name)
         if offset:
-            sign = -1 if offset[1] == "-" else 1
-            return timezone(sign * timedelta(hours=int(offset[2]), minutes=int(offset[3])))
+            return self._offset(name, offset)
         import zoneinfo
 
         try:
             return zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
             self.problems.append(
-                f"message.timezone: unknown time zone {name!r} (e.g. Asia/Tokyo, UTC, +09:00)"
+                f"message.timezone: unknown time zone {shown(name)} (e.g. Asia/Tokyo, UTC, +09:00)"
             )
             return None
+
+    def _offset(self, name: str, offset: re.Match[str]) -> tzinfo | None:
+        hours, minutes = int(offset[2]), int(offset[3])
+        if hours > 23 or minutes > 59:  # datetime.timezone takes less than a day
+            self.problems.append(
+                f"message.timezone: {shown(name)} is not a UTC offset (from -23:59 to +23:59, "
+                "e.g. +09:00)"
+            )
+            return None
+        sign = -1 if offset[1] == "-" else 1
+        return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
     def _colors(self, colors: dict[str, str]) -> dict[str, str]:
         for level, color in colors.items():
             if not _COLOR.fullmatch(color):
                 self.problems.append(
-                    f"message.colors.{level}: {color!r} is not a colour (#RRGGBB, good, warning, danger)"
+                    f"message.colors.{level}: {shown(color)} is not a colour "
+                    "(#RRGGBB, good, warning, danger)"
                 )
         return dict(colors)
 
     def _http(self, h: dict[str, Any]) -> HttpSettings:
         ca_file = str(resolve_path(self.base, h["ca_file"])) if h["ca_file"] else None
-        if ca_file and not Path(ca_file).is_file():
-            self.problems.append(f"http.ca_file: {ca_file} is not a file")
+        if ca_file and not _is_file(ca_file):
+            self.problems.append(f"http.ca_file: {cut(ca_file, 200)} is not a file")
         return HttpSettings(
-            h["timeout_seconds"], h["retry_budget_seconds"], h["max_attempts"], h["proxy"], ca_file
+            h["timeout_seconds"],
+            h["retry_budget_seconds"],
+            h["max_attempts"],
+            h["proxy"] or None,
+            ca_file,
         )
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):  # a name too long for the file system
+        return False
+
+
+def matches_every_event(m: Matcher, all_scopes: frozenset[str]) -> bool:
+    """True if every event meets the conditions: none given, or only ones that always hold
+    (all four levels, every scope, a unit pattern like '/**')."""
+    return (
+        m.event_ids is None
+        and m.services is None
+        and m.hosts is None
+        and not m.exclude_units
+        and (m.levels is None or m.levels >= frozenset(LEVELS))
+        and (m.scopes is None or m.scopes >= all_scopes)
+        and (m.units is None or any(matches_every_unit(p) for p in m.units))
+    )
+
+
+def matches_every_unit(pattern: UnitPattern) -> bool:
+    return all(pattern.regex.fullmatch(path) for path in _SAMPLE_PATHS)
+
+
+def mention_hint(value: str) -> str:
+    """What the operator probably meant by a mention that is not one: ": write 'channel'"."""
+    inner = value.strip().strip("<>")
+    word = inner.lstrip("!@").lower()
+    if word in _SPECIAL_MENTIONS:
+        return f": write {word!r}"
+    slack_id = inner.removeprefix("!subteam^").lstrip("@").split("|")[0].upper()
+    if slack_id != value and (_GROUP_ID.fullmatch(slack_id) or _USER_ID.fullmatch(slack_id)):
+        if slack_id == value.upper():
+            return f": Slack IDs are upper-case, write {slack_id!r}"
+        return f": write the ID alone, {slack_id!r}"
+    if re.fullmatch(r"[UWS][A-Z0-9]{1,7}", value):
+        return (
+            ": a Slack ID is U, W or S and 8 or more upper-case letters and digits, like U0123ABCD"
+        )
+    return (
+        ": mention a person by their member ID (Slack profile > ⋮ > Copy member ID), a user "
+        f"group by its ID, never by a display name ({_MENTIONS_ALLOWED})"
+    )

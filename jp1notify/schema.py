@@ -1,23 +1,35 @@
 """The config file format (TOML), validated with pydantic; `config.build_config` compiles the
 result. Only a changed config file pays for importing pydantic (config.py keeps a cache).
 
-Every problem becomes one line naming the key and what is allowed, e.g.
-`routes[2].destination: unknown destination 'alerts' (known: alert, notice)`. Shape errors come
-from pydantic; references between sections (destinations, scopes) are checked afterwards.
+Every problem becomes one line naming the key and what is allowed, in the operator's words,
+e.g. `routes #3 "batch" destination: unknown destination 'alerts' (known: alert, notice)` or
+`http.timeout_seconds: must be a number, without quotes`. Shape errors come from pydantic (in
+strict mode: "30" is not 30, "off" is not false) and are translated here, type by type, so no
+pydantic phrasing reaches an operator; references between sections (destinations, scopes) are
+checked afterwards.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from jp1notify.catalog import LEVELS
-from jp1notify.config import ConfigError
+from jp1notify.config import ConfigError, check_proxy_url, cut, entry_label, shown
 
 Level = Literal[LEVELS]  # type: ignore[valid-type]
 Language = Literal["ja", "en"]
@@ -28,12 +40,67 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+WINDOWS_PATH_ADVICE = (
+    "in double quotes a backslash starts an escape (\\t is a tab, \\n a line break): write "
+    "Windows paths in single quotes, 'C:\\jp1notify\\x.url', or with forward slashes, "
+    '"C:/jp1notify/x.url"'
+)
+_CONTROL_NAMES = {"\t": "a tab", "\n": "a line break", "\r": "a carriage return", "\0": "a NUL"}
+
+
+def _path(value: str) -> str:
+    """Refuse control characters in a path: "C:\\temp\\new.url" in TOML double quotes holds a
+    tab and a line break, and a NUL makes every file operation fail."""
+    bad = next((c for c in value if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if bad is not None:
+        name = _CONTROL_NAMES.get(bad, f"the control character U+{ord(bad):04X}")
+        raise ValueError(f"the path has {name} in it; {WINDOWS_PATH_ADVICE}")
+    return value
+
+
+def _variable(value: str) -> str:
+    """An environment variable's name; a URL here would be shown in every message about it."""
+    if "://" in value:
+        raise ValueError(
+            "this is a URL, not the name of an environment variable: name the variable that "
+            "holds the URL (e.g. JP1NOTIFY_WEBHOOK_ALERTS), or use webhook_url"
+        )
+    if "=" in value or any(ord(c) < 32 or c.isspace() for c in value):
+        raise ValueError(
+            "this is not the name of an environment variable (it has '=', a space or a "
+            "control character)"
+        )
+    return value
+
+
+def _webhook_file(value: str) -> str:
+    if "://" in value:
+        raise ValueError(
+            "this is a URL, not a file path: put the URL in that file, or use webhook_url"
+        )
+    return _path(value)
+
+
+def _proxy(value: str) -> str:
+    problem = check_proxy_url(value) if value else None
+    if problem:
+        raise ValueError(f"the proxy URL {problem}")
+    return value
+
+
 StrList = Annotated[list[str], BeforeValidator(_as_list)]
 LevelList = Annotated[list[Level], BeforeValidator(_as_list)]
+PathStr = Annotated[str, AfterValidator(_path)]
+VariableStr = Annotated[str, AfterValidator(_variable)]
+WebhookFileStr = Annotated[str, AfterValidator(_webhook_file)]
+ProxyStr = Annotated[str, AfterValidator(_proxy)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # strict: "30" is not 30 and "off" is not false (an int for a float field is still fine)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, strict=True, allow_inf_nan=False
+    )
 
 
 class MatchModel(_Model):
@@ -67,8 +134,8 @@ class RouteModel(MatchModel):
 
 class DestinationModel(_Model):
     webhook_url: str | None = None
-    webhook_url_env: str | None = None
-    webhook_url_file: str | None = None
+    webhook_url_env: VariableStr | None = None
+    webhook_url_file: WebhookFileStr | None = None
     language: Language | None = None
 
     @model_validator(mode="after")
@@ -95,12 +162,12 @@ class HttpModel(_Model):
     timeout_seconds: float = Field(10.0, gt=0, le=120)
     retry_budget_seconds: float = Field(20.0, ge=0, le=600)
     max_attempts: int = Field(4, ge=1, le=20)
-    proxy: str | None = None
-    ca_file: str | None = None
+    proxy: ProxyStr | None = None
+    ca_file: PathStr | None = None
 
 
 class OutboxModel(_Model):
-    data_dir: str = "data"
+    data_dir: PathStr = "data"
     retention_days: int = Field(30, ge=1, le=3650)
     drain_seconds: float = Field(60.0, ge=1, le=600)
     max_wait_seconds: float = Field(10.0, ge=0, le=120)
@@ -108,7 +175,7 @@ class OutboxModel(_Model):
 
 
 class LogModel(_Model):
-    dir: str = "logs"
+    dir: PathStr = "logs"
     retention_days: int = Field(30, ge=1, le=3650)
 
 
@@ -133,12 +200,21 @@ def validate(path: Path, data: bytes) -> tuple[dict[str, Any], list[str]]:
     destinations or scopes) for the caller to report with its own. Raises ConfigError listing
     every shape and reference problem if the shape is wrong."""
     raw = parse_toml(path, data)
-    references = reference_problems(raw)
     try:
+        references = reference_problems(raw)
         model = ConfigModel.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(path, [_describe(err) for err in exc.errors()] + references) from None
+        problems = [describe_error(err, raw) for err in exc.errors()]
+        raise ConfigError(path, problems + references) from None
+    except RecursionError:
+        raise ConfigError(path, [_TOO_DEEP]) from None
     return model.model_dump(by_alias=True), references
+
+
+_TOO_DEEP = (
+    "values are nested too deeply (lists in lists or tables in tables, hundreds of levels); "
+    "a jp1notify config needs at most two levels"
+)
 
 
 def reference_problems(raw: dict[str, Any]) -> list[str]:
@@ -153,25 +229,31 @@ def reference_problems(raw: dict[str, Any]) -> list[str]:
         {n for n in scope_names if isinstance(n, str)} | {str(raw.get("default_scope", "other"))}
     )
     problems = [
-        f"scopes[{i}].name: scope {name!r} is defined twice"
+        f"{entry_label('scopes', i, name)} name: scope {shown(name)} is defined twice"
         for i, name in enumerate(scope_names)
         if isinstance(name, str) and name in scope_names[:i]
     ]
     for section in ("ignore", "routes"):
         for i, table in enumerate(_tables(raw, section)):
-            for name in _names(table.get("scopes")):
-                if name not in known_scopes:
-                    problems.append(
-                        f"{section}[{i}].scopes: unknown scope {name!r} (known: {', '.join(known_scopes)})"
-                    )
+            key = entry_label(section, i, table.get("name"))
+            problems += _unknown(f"{key} scopes", "scope", table.get("scopes"), known_scopes)
             if section == "routes":
-                for name in _names(table.get("destination")):
-                    if name not in known_destinations:
-                        problems.append(
-                            f"routes[{i}].destination: unknown destination {name!r} "
-                            f"(known: {', '.join(known_destinations)})"
-                        )
+                problems += _unknown(
+                    f"{key} destination",
+                    "destination",
+                    table.get("destination"),
+                    known_destinations,
+                )
     return problems
+
+
+def _unknown(key: str, what: str, value: Any, known: list[str]) -> list[str]:
+    listed = cut(", ".join(cut(k, 40) for k in known), 200)
+    return [
+        f"{key}: unknown {what} {shown(name)} (known: {listed})"
+        for name in _names(value)
+        if name not in known
+    ]
 
 
 def _tables(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -197,45 +279,163 @@ def parse_toml(path: Path, data: bytes) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, [f"TOML syntax error: {exc}"]) from None
+        raise ConfigError(path, [syntax_error(str(exc), text)]) from None
+    except RecursionError:
+        raise ConfigError(path, [_TOO_DEEP]) from None
 
 
-def _describe(error: Any) -> str:
-    """One pydantic error as `key.path: what is wrong (what is allowed)`."""
-    loc = format_loc(error["loc"])
+_AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+_BACKSLASH_IN_DOUBLE_QUOTES = re.compile(r'"[^"]*\\')
+
+
+def syntax_error(message: str, text: str) -> str:
+    """tomllib's message, plus the Windows path advice when a backslash escape is the likely
+    cause: "C:\\Users\\..." is an invalid \\U escape, "C:\\jp1notify" an unknown \\j one."""
+    line = _AT_LINE.search(message)
+    number = int(line[1]) if line else 0
+    lines = text.splitlines()
+    offending = lines[number - 1] if 0 < number <= len(lines) else ""
+    escape = "hex value" in message or "escape" in message.lower() or "'\\'" in message
+    if escape or _BACKSLASH_IN_DOUBLE_QUOTES.search(offending):
+        return f"TOML syntax error: {message}; {WINDOWS_PATH_ADVICE}"
+    return f"TOML syntax error: {message}"
+
+
+# -- pydantic errors in the operator's words --------------------------------------------------
+
+_LIST_SECTIONS = ("routes", "ignore", "scopes")
+
+
+def describe_error(error: Any, raw: dict[str, Any]) -> str:
+    """One pydantic error as `key: what is wrong (what is allowed)`, never pydantic's phrasing."""
+    loc = tuple(error["loc"])
+    key = format_loc(loc, raw)
     kind = error["type"]
     if kind == "extra_forbidden":
-        name = str(error["loc"][-1])
-        parent = _model_at(error["loc"][:-1])
-        allowed = sorted(f.alias or n for n, f in parent.model_fields.items()) if parent else []
-        if len(error["loc"]) > 1 and name in ConfigModel.model_fields:
-            return (
-                f"{loc}: '{name}' is a top-level key; in TOML every key after a [table] header "
-                "belongs to that table, so move it above the first [table]"
-            )
-        hint = difflib.get_close_matches(name, allowed, n=1)
-        suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-        return f"{loc}: unknown key (allowed: {', '.join(allowed)}){suggestion}"
-    if kind == "missing":
-        return f"{loc}: required key is missing"
-    if kind == "literal_error":
-        expected = error["ctx"]["expected"].replace("'", "")
+        return _unknown_key(loc, key)
+    if kind == "value_error":  # our own validators: already an operator sentence
+        return f"{key}: {str(error['msg']).removeprefix('Value error, ')}"
+    return f"{key}: {_what_is_wrong(kind, loc, error)}" if key else _what_is_wrong(kind, loc, error)
+
+
+def _unknown_key(loc: tuple[Any, ...], key: str) -> str:
+    name = str(loc[-1])
+    parent = _model_at(loc[:-1])
+    allowed = sorted(f.alias or n for n, f in parent.model_fields.items()) if parent else []
+    if len(loc) > 1 and name in ConfigModel.model_fields:
         return (
-            f"{loc}: {error['input']!r} is not allowed (allowed: {expected.replace(' or ', ', ')})"
+            f"{key}: '{name}' is a top-level key; in TOML every key after a [table] header "
+            "belongs to that table, so move it above the first [table]"
         )
-    message = error["msg"].removeprefix("Value error, ")
-    return f"{loc}: {message}" if loc else message
+    hint = difflib.get_close_matches(name, allowed, n=1) if len(name) < 100 else []
+    suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+    return f"{key}: unknown key (allowed: {', '.join(allowed)}){suggestion}"
 
 
-def format_loc(loc: tuple[Any, ...]) -> str:
-    """('routes', 2, 'destination') -> 'routes[2].destination'."""
+def _what_is_wrong(kind: str, loc: tuple[Any, ...], error: Any) -> str:
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    quoted = " (without quotes)" if isinstance(value, str) else ""
+    if kind in ("missing",):
+        return "required key is missing" + _MISSING_ADVICE.get(loc, "")
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"{shown(value)} is not allowed (allowed: {expected})"
+    if kind in ("bool_type", "bool_parsing"):
+        return "must be true or false" + quoted
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return "must be a whole number" + quoted
+    if kind in ("float_type", "float_parsing"):
+        return "must be a number" + quoted
+    if kind == "finite_number":
+        return "must be a number (not nan or inf)"
+    if kind == "string_type":
+        example = f', like "{value}"' if isinstance(value, int | float) else ""
+        return f"must be text, in quotes{example}"
+    if kind in _BOUNDS:
+        return f"{_BOUNDS[kind]} {_number(ctx)}"
+    if kind in ("too_short", "string_too_short"):
+        if loc[-1] == "destination":
+            return "must name at least one destination"
+        return _TOO_SHORT.get(loc, "must not be empty")
+    if kind in ("list_type", "model_type", "dict_type"):
+        return _wrong_container(kind, loc, value)
+    return "has a value that is not allowed here (see the comments in config/jp1notify.toml)"
+
+
+_MISSING_ADVICE = {
+    ("routes",): " (add at least one [[routes]] table)",
+    ("destinations",): " (add at least one [destinations.<name>] table)",
+}
+_TOO_SHORT = {
+    ("routes",): "add at least one [[routes]] table",
+    ("destinations",): "add at least one [destinations.<name>] table",
+}
+_BOUNDS = {
+    "greater_than_equal": "must be at least",
+    "greater_than": "must be more than",
+    "less_than_equal": "must be at most",
+    "less_than": "must be less than",
+}
+
+
+def _number(ctx: dict[str, Any]) -> str:
+    bound = next((v for k, v in ctx.items() if k in ("ge", "gt", "le", "lt")), "")
+    return f"{bound:g}" if isinstance(bound, int | float) else str(bound)
+
+
+def _wrong_container(kind: str, loc: tuple[Any, ...], value: Any) -> str:
+    """A value of the wrong kind where a table or list is expected, and the bracket mix-ups:
+    [routes] for [[routes]], [[message]] or [[destinations.x]] for [message], [destinations.x]."""
+    name = ".".join(str(p) for p in loc if not isinstance(p, int))
+    if kind == "list_type" and len(loc) == 1 and loc[0] in _LIST_SECTIONS:
+        if isinstance(value, dict):
+            return (
+                f"write [[{name}]] (two pairs of brackets) before each entry; [{name}] makes a "
+                "single table, not a list of them"
+            )
+        return f"must be a list of [[{name}]] tables"
+    if kind == "list_type":
+        example = f', like ["{value}"]' if isinstance(value, int | float) else ""
+        return f"must be text in quotes, or a list of texts in [ ]{example}"
+    if len(loc) == 2 and loc[0] in _LIST_SECTIONS:
+        return f"each entry must be a [[{loc[0]}]] table"
+    if loc == ("destinations",):
+        return "write a [destinations.<name>] table (one pair of brackets) for each destination"
+    if isinstance(value, list):
+        return f"write [{cut(name)}] (one pair of brackets); [[{cut(name)}]] makes a list of tables"
+    if len(loc) == 2 and loc[0] == "destinations":
+        return (
+            "must be a table: name each destination, [destinations.alerts], and put its keys "
+            "under it"
+        )
+    return f"must be a table ([{cut(name)}] or {{ key = value }})"
+
+
+def format_loc(loc: tuple[Any, ...], raw: dict[str, Any] | None = None) -> str:
+    """('routes', 2, 'destination') -> 'routes #3 "name" destination' (numbered from 1, as
+    check-config lists them); ('message', 'colors', 'error') -> 'message.colors.error'."""
     out = ""
+    previous: Any = None
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a dict key
+            continue
         if isinstance(part, int):
-            out += f"[{part}]"
+            if previous in _LIST_SECTIONS and out == previous:
+                out = entry_label(out, part, _entry_name(raw, out, part))
+            else:
+                out += f" #{part + 1}"
+        elif out:
+            out += (" " if isinstance(previous, int) else ".") + cut(str(part))
         else:
-            out += f".{part}" if out else str(part)
+            out = cut(str(part))
+        previous = part
     return out
+
+
+def _entry_name(raw: dict[str, Any] | None, section: str, index: int) -> Any:
+    tables = _tables(raw or {}, section)
+    return tables[index].get("name") if index < len(tables) else None
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:

@@ -1,18 +1,79 @@
-"""`jp1notify check-config`: a readable summary of a valid config, and warnings about what is
-valid but probably not meant (a destination whose webhook cannot be read, no catch-all route).
+"""`jp1notify check-config`: a readable summary of a valid config, the errors that keep it from
+delivering or queueing on this machine, and warnings about what is valid but probably not meant.
+
+Errors (check-config exits 78): a webhook URL that cannot work (a file that does not exist, a
+malformed URL, literal, from a file or from a variable set here), a data or log folder that
+cannot be created or written. Warnings (exit 0): what may differ for the JP1 job, which runs
+with the JP1 service's environment and perhaps as another OS user (a variable not set in this
+shell, a file this user may not read), routes that are never reached, unit patterns that
+probably miss units below a jobnet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import NamedTuple
 
-from jp1notify.config import Config, ConfigError, Matcher, resolve_webhook
+from jp1notify.config import (
+    Config,
+    Matcher,
+    WebhookError,
+    cut,
+    entry_label,
+    resolve_webhook,
+    shown,
+)
+from jp1notify.patterns import UnitPattern
 
 
-def summarize(config: Config, environ: Mapping[str, str]) -> str:
+class Summary(NamedTuple):
+    text: str  # the summary, with its warnings
+    errors: list[str]  # one line per problem that keeps the config from working here
+
+
+def summarize(config: Config, environ: Mapping[str, str]) -> Summary:
+    destinations, webhook_errors, webhook_warnings = _destinations(config, environ)
+    errors = webhook_errors + _folder_errors(config)
+    state = "OK" if not errors else f"NOT usable here ({len(errors)} errors, listed below)"
+    lines = [f"Config {config.path}: {state}", *_settings(config), *_rules(config, destinations)]
+    warnings = webhook_warnings + _route_warnings(config) + list(_pattern_hints(config))
+    if warnings:
+        lines.append("Warnings:")
+        lines += [f"  - {w}" for w in warnings]
+    return Summary("\n".join(cut(line, _MAX_LINE) for line in lines), errors)
+
+
+def _rules(config: Config, destinations: list[str]) -> list[str]:
+    """Scopes, ignore rules, destinations and routes, in the order they are applied."""
+    lines = [f"Scopes (first match wins, else '{config.default_scope}'):"]
+    lines += [f"  {cut(s.name)}: {describe_matcher(s.matcher)}" for s in config.scopes]
+    if not config.scopes:
+        lines.append("  (none)")
+    lines.append("Ignored events:")
+    if config.self_guard:
+        lines.append("  self_guard: events of the notifier's own jobnet (from AJSJOBNAME)")
+    lines += [f"  {cut(r.name)}: {describe_matcher(r.matcher)}" for r in config.ignore]
+    lines += ["Destinations:", *destinations]
+    lines.append("Routes (in order; the first match wins unless it says continue):")
+    for number, r in enumerate(config.routes, 1):
+        mention = f", mention {' '.join(map(describe_mention, r.mentions))}" if r.mentions else ""
+        flow = ", continue" if r.continue_ else ""
+        lines.append(
+            f"  {number}. {cut(r.name)}: {describe_matcher(r.matcher)} -> "
+            f"{', '.join(map(cut, r.destinations))}{mention}{flow}"
+        )
+    return lines
+
+
+_MAX_LINE = 2000  # a listing line with a huge value in it is cut, like error lines
+
+
+def _settings(config: Config) -> list[str]:
     zone = config.timezone_name or "this machine's local zone"
     lines = [
-        f"Config {config.path}: OK",
         f"Messages: language {config.language}, EVDATE/EVTIME read in {zone}",
         f"Logs: {config.log_dir} (kept {config.log_retention_days} days)",
         f"Outbox: {config.outbox.data_dir} (settled events kept {config.outbox.retention_days} days;"
@@ -25,35 +86,71 @@ def summarize(config: Config, environ: Mapping[str, str]) -> str:
     if config.levels:
         overrides = ", ".join(f"{k}={v}" for k, v in sorted(config.levels.items()))
         lines.append(f"Level overrides: {overrides} (fallback {config.fallback_level})")
-    lines.append(f"Scopes (first match wins, else '{config.default_scope}'):")
-    lines += [f"  {s.name}: {describe_matcher(s.matcher)}" for s in config.scopes] or ["  (none)"]
-    lines.append("Ignored events:")
-    if config.self_guard:
-        lines.append("  self_guard: events of the notifier's own jobnet (from AJSJOBNAME)")
-    lines += [f"  {r.name}: {describe_matcher(r.matcher)}" for r in config.ignore]
-    lines.append("Destinations:")
-    warnings = []
+    return lines
+
+
+def _destinations(
+    config: Config, environ: Mapping[str, str]
+) -> tuple[list[str], list[str], list[str]]:
+    """One line per destination, and the errors and warnings about reading their URLs here."""
+    lines: list[str] = []
+    errors: list[str] = []
+    warnings: list[str] = []
     for dest in config.destinations.values():
         try:
             resolve_webhook(dest, config, environ)
             state = "readable"
-        except ConfigError as exc:
-            state = "NOT readable here"
-            warnings.append(exc.problems[0])
-        lines.append(f"  {dest.name}: {dest.source.describe()} ({state})")
-    lines.append("Routes (in order; the first match wins unless it says continue):")
-    for number, r in enumerate(config.routes, 1):
-        mention = f", mention {' '.join(map(describe_mention, r.mentions))}" if r.mentions else ""
-        flow = ", continue" if r.continue_ else ""
-        lines.append(
-            f"  {number}. {r.name}: {describe_matcher(r.matcher)} -> "
-            f"{', '.join(r.destinations)}{mention}{flow}"
+        except WebhookError as exc:
+            state = "NOT readable here" if exc.local else "NOT usable"
+            (warnings if exc.local else errors).append(exc.problems[0])
+        lines.append(f"  {cut(dest.name)}: {dest.source.describe()} ({state})")
+    return lines, errors, warnings
+
+
+def _folder_errors(config: Config) -> list[str]:
+    errors = []
+    for key, folder in (("outbox.data_dir", config.outbox.data_dir), ("log.dir", config.log_dir)):
+        problem = folder_problem(folder)
+        if problem:
+            errors.append(f"{key}: {problem}")
+    return errors
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why jp1notify could not create or write files in `folder`, or None. Probes by creating
+    and deleting a file; folders it had to create for that are removed again."""
+    shown_folder = cut(str(folder), 200)
+    created = _missing_parents(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".jp1notify-check-{os.getpid()}.tmp"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except (FileExistsError, NotADirectoryError):
+        return (
+            f"{shown_folder} cannot be a folder: a file is in the way. Move the file or change "
+            "the key"
         )
-    warnings += _route_warnings(config)
-    if warnings:
-        lines.append("Warnings:")
-        lines += [f"  - {w}" for w in warnings]
-    return "\n".join(lines)
+    except OSError as exc:
+        return (
+            f"cannot create or write files in {shown_folder} ({exc.strerror}). Point it at a "
+            "folder the JP1 job's OS user can write"
+        )
+    finally:
+        for path in created:  # deepest first
+            with contextlib.suppress(OSError):
+                path.rmdir()
+    return None
+
+
+def _missing_parents(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for path in (folder, *folder.parents):
+        if os.path.lexists(path):
+            break
+        missing.append(path)
+    return missing
 
 
 def describe_mention(markup: str) -> str:
@@ -96,11 +193,51 @@ def _route_warnings(config: Config) -> list[str]:
     for index, r in enumerate(config.routes):
         if r.matcher.is_catch_all and not r.continue_ and index < len(config.routes) - 1:
             warnings.append(
-                f"routes[{index}] ({r.name}) matches every event and does not continue: "
-                "the routes after it are never used"
+                f"{entry_label('routes', index, r.name)} matches every event and does not "
+                "continue: the routes after it are never used"
             )
     used = {d for r in config.routes for d in r.destinations}
     for name in config.destinations:
         if name not in used:
-            warnings.append(f"destinations.{name} is not used by any route")
+            warnings.append(f"destinations.{cut(name)} is not used by any route")
     return warnings
+
+
+def _pattern_hints(config: Config) -> Iterator[str]:
+    """Unit patterns without '**' match units at one depth only: '/PROD' is the jobnet itself,
+    '/PROD/*' its direct children, neither the jobs further down (their events carry the job's
+    own path)."""
+    entries = [("scopes", i, s.name, s.matcher) for i, s in enumerate(config.scopes)]
+    entries += [("ignore", i, r.name, r.matcher) for i, r in enumerate(config.ignore)]
+    entries += [("routes", i, r.name, r.matcher) for i, r in enumerate(config.routes)]
+    for section, index, name, matcher in entries:
+        for key, patterns in (
+            ("units", matcher.units or ()),
+            ("exclude_units", matcher.exclude_units),
+        ):
+            for pattern in patterns:
+                hint = pattern_hint(pattern)
+                if hint:
+                    yield f"{entry_label(section, index, name)} {key}: {hint}"
+
+
+def pattern_hint(pattern: UnitPattern) -> str | None:
+    glob = pattern.glob
+    if "**" in glob:
+        return None
+    wider = shown(glob.removesuffix("/*") + "/**")
+    if glob.endswith("/*"):
+        parent = cut(glob.removesuffix("/*") or "/")
+        return (
+            f"{shown(glob)} matches only the units directly under {parent}, not the jobs "
+            f"inside them; for everything below {parent} write {wider}"
+        )
+    if not any(c in glob for c in "*?"):
+        return (
+            f"{shown(glob)} matches only the unit {cut(glob)} itself, not the jobnets and jobs "
+            f"inside it; for both write {wider}"
+        )
+    return (
+        f"{shown(glob)} matches only units at that depth, not the jobs inside them; to "
+        f"include those write {wider}"
+    )

@@ -196,7 +196,7 @@ def test_invalid_config_is_one_line_per_problem_and_exit_78(setup):
     assert result.returncode == 78
     assert "message.language: 'fr' is not allowed (allowed: ja, en)" in result.stderr
     assert (
-        "routes[1].destination: unknown destination 'alert' (known: alerts, notice)"
+        "routes #2 \"rest\" destination: unknown destination 'alert' (known: alerts, notice)"
         in result.stderr
     )
     assert "jp1notify check-config" in result.stderr

@@ -15,8 +15,9 @@ def test_summary_warns_about_shadowed_routes_and_unused_destinations():
         MINIMAL
         + '[destinations.spare]\nwebhook_url_env = "S"\n[[routes]]\ndestination = "alerts"\n'
     )
-    text = summarize(config, {"HOOK_ALERTS": "https://hooks.slack.com/services/T/B/x"})
-    assert "routes[0] (routes[0]) matches every event and does not continue" in text
+    text, errors = summarize(config, {"HOOK_ALERTS": "https://hooks.slack.com/services/T/B/x"})
+    assert errors == []
+    assert "routes #1 matches every event and does not continue" in text
     assert "destinations.spare is not used by any route" in text
     assert "alerts: environment variable HOOK_ALERTS (readable)" in text
     assert "hooks.slack.com" not in text
