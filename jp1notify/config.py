@@ -653,7 +653,7 @@ def matches_every_event(m: Matcher, all_scopes: frozenset[str]) -> bool:
 
 
 def matches_every_unit(pattern: UnitPattern) -> bool:
-    return all(pattern.regex.fullmatch(path) for path in _SAMPLE_PATHS)
+    return all(pattern.matches(path) for path in _SAMPLE_PATHS)
 
 
 def mention_hint(value: str) -> str:

@@ -133,15 +133,15 @@ def test_history_command_prints_times_and_event_time(tmp_path):
     config.write_text(
         '[message]\ntimezone = "Asia/Tokyo"\n[outbox]\ndata_dir = "data"\n'
         '[destinations.alerts]\nwebhook_url = "http://127.0.0.1:9/hook"\n'
-        '[[ignore]]\nname = "everything"\n[[routes]]\ndestination = "alerts"\n',
+        '[[ignore]]\nname = "everything"\nevent_ids = ["4104"]\n[[routes]]\ndestination = "alerts"\n',
         encoding="utf-8",
     )
     env = clean_env(**event_env(), JP1NOTIFY_CONFIG=str(config))
     assert run([], env).returncode == 0
     table = run(["history"], env)
     assert table.returncode == 0, table.stderr
-    # The event's own time once the store returns it, the received time until then: both
-    # carry the zone and end with what happened to it.
-    assert " JST" in table.stdout and table.stdout.rstrip().endswith("ignored (everything)")
+    # The event's own time with its zone, then what happened to it.
+    assert table.stdout.startswith("2026/11/22 02:13:05 JST (received ")
+    assert table.stdout.rstrip().endswith("ignored (everything)")
     rows = [json.loads(line) for line in run(["history", "--json"], env).stdout.splitlines()]
-    assert len(rows) == 1 and rows[0]["event_time"] in (None, "2026-11-22T02:13:05+09:00")
+    assert len(rows) == 1 and rows[0]["event_time"] == "2026-11-22T02:13:05+09:00"
