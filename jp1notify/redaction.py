@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 REDACTED = "[redacted]"
 # A webhook URL: from `http(s)://` to the end of its token, if the token holds one of these paths
@@ -55,13 +55,35 @@ def _redact_webhook_urls(text: str) -> str:
     return "".join(out)
 
 
+SECRET_PART = 16  # a path segment or query value this long is a secret on its own (a token)
+
+
 def _variants(secrets: Iterable[str]) -> set[str]:
+    """Each secret as a server or a library may echo it: whole, without its scheme, its path,
+    its long path segments and query values (the token part), its password, and each of those
+    percent-encoded or JSON-escaped."""
     out = set()
     for secret in secrets:
         if not secret:
             continue
-        out.add(secret)
-        path = urlsplit(secret).path
-        if len(path) > 8:  # a webhook's path is a secret on its own; "/" is not
-            out.add(path)
+        forms = {secret, *_parts(secret)}
+        out |= forms
+        out |= {quote(form, safe="") for form in forms} | {quote(form) for form in forms}
+        out |= {form.replace("/", "\\/") for form in forms}
+    out.discard("")
     return out
+
+
+def _parts(secret: str) -> set[str]:
+    try:
+        parts = urlsplit(secret)
+    except ValueError:
+        return set()
+    found = {secret.split("://", 1)[-1]}
+    if len(parts.path) > 8:  # a webhook's path is a secret on its own; "/" is not
+        found.add(parts.path)
+    found |= {s for s in parts.path.split("/") if len(s) >= SECRET_PART}
+    found |= {v for q in parts.query.split("&") if len(v := q.partition("=")[2]) >= SECRET_PART}
+    if parts.password and len(parts.password) >= 4:
+        found |= {parts.password, f"{parts.username}:{parts.password}"}
+    return found

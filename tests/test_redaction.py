@@ -22,3 +22,28 @@ def test_plain_text_is_untouched():
     assert redact("jobnet /PROD/NET ended abnormally", ["https://x/services/a/b/c"]) == (
         "jobnet /PROD/NET ended abnormally"
     )
+
+
+def test_a_secret_is_redacted_in_every_form_a_server_may_echo_it():
+    from urllib.parse import quote
+
+    url = "https://example.invalid/workflows/abc/triggers/manual?api=1&sig=SiGnAtUrE0123456789xyz"
+    hook = "http://127.0.0.1:5555/services/T0FAKE/B0FAKE/XyZsecretToken0123456789"
+    proxy = "http://bob:s3cretpw@proxy.example:8080"
+    echoes = [
+        hook,
+        quote(hook, safe=""),  # in a query string
+        quote(hook),
+        hook.replace("/", "\\/"),  # in JSON
+        hook.split("://")[1],  # without the scheme
+        "XyZsecretToken0123456789",  # the token alone
+        "sig=SiGnAtUrE0123456789xyz",
+        quote(url, safe=""),
+        "user bob:s3cretpw",
+        "password s3cretpw",
+    ]
+    for echo in echoes:
+        out = redact(f"error: {echo} (end)", [url, hook, proxy])
+        for secret in ("XyZsecretToken0123456789", "SiGnAtUrE0123456789xyz", "s3cretpw"):
+            assert secret not in out, (echo, out)
+        assert out.startswith("error: ") and out.endswith(" (end)")
