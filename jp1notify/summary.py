@@ -36,10 +36,13 @@ class Summary(NamedTuple):
 
 def summarize(config: Config, environ: Mapping[str, str]) -> Summary:
     destinations, webhook_errors, webhook_warnings = _destinations(config, environ)
-    errors = webhook_errors + _folder_errors(config)
+    queue, store_errors, store_warnings = _store(config)
+    errors = webhook_errors + _folder_errors(config) + store_errors
     state = "OK" if not errors else f"NOT usable here ({len(errors)} errors, listed below)"
-    lines = [f"Config {config.path}: {state}", *_settings(config), *_rules(config, destinations)]
-    warnings = webhook_warnings + _route_warnings(config) + list(_pattern_hints(config))
+    lines = [f"Config {config.path}: {state}", *_settings(config), *queue]
+    lines += _rules(config, destinations)
+    warnings = webhook_warnings + store_warnings + _route_warnings(config)
+    warnings += list(_pattern_hints(config))
     if warnings:
         lines.append("Warnings:")
         lines += [f"  - {w}" for w in warnings]
@@ -105,6 +108,44 @@ def _destinations(
             (warnings if exc.local else errors).append(exc.problems[0])
         lines.append(f"  {cut(dest.name)}: {dest.source.describe()} ({state})")
     return lines, errors, warnings
+
+
+def _store(config: Config) -> tuple[list[str], list[str], list[str]]:
+    """What the store holds (a line), and the errors and warnings about it: one written by a
+    newer jp1notify cannot be used; messages waiting for a destination not in this config, dead
+    messages, a damaged or locked store deserve a look."""
+    from jp1notify.store import DB_NAME, Problem, Store, StoreError
+
+    if not (config.outbox.data_dir / DB_NAME).exists():
+        return ["Queue: empty (no store yet)"], [], []
+    try:
+        store = Store.open(config.outbox.data_dir)
+        try:
+            counts, due = store.counts(), store.due(0.0, 0.0)
+        finally:
+            store.close()
+    except StoreError as exc:
+        if exc.problem is Problem.CORRUPT:
+            return [], [], [f"{exc}: the next send or flush moves it aside and starts afresh"]
+        if exc.problem is Problem.LOCKED:
+            return [], [], [str(exc)]
+        return [], [f"outbox.data_dir: {exc}"], []
+    queue = (
+        f"Queue: {counts.get('pending', 0)} pending, {counts.get('dead', 0)} dead, "
+        f"{counts.get('sent', 0)} sent (`jp1notify history` lists them)"
+    )
+    warnings = [
+        f"{d.pending} messages wait for destination {cut(d.name)!r}, which is not in this config: "
+        f"put it back, or move them with `jp1notify retry --from {cut(d.name)} --to <destination>`"
+        for d in due
+        if d.name not in config.destinations
+    ]
+    if counts.get("dead"):
+        warnings.append(
+            f"{counts['dead']} dead messages were never delivered: `jp1notify history --state "
+            "dead` shows why; once fixed, `jp1notify retry --all` sends them"
+        )
+    return [queue], [], warnings
 
 
 def _folder_errors(config: Config) -> list[str]:

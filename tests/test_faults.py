@@ -357,6 +357,8 @@ def test_a_store_written_by_a_newer_version_is_refused_never_downgraded(site):
     assert flushed.returncode == 74 and "written by a newer jp1notify" in flushed.stderr
     history = site.command("history")
     assert history.returncode == 74 and "newer jp1notify" in history.stderr
+    checked = site.command("check-config")
+    assert checked.returncode == 78 and "newer jp1notify" in checked.stdout
     with site.db() as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 99
 
@@ -432,6 +434,8 @@ def test_a_renamed_destination_keeps_its_backlog_and_it_can_be_moved(site):
     assert "wait for destination 'alerts', which is no longer in the config" in result.stderr
     assert "jp1notify retry --from alerts --to" in result.stderr
     assert site.states() == {"pending": 1, "sent": 1}
+    checked = site.command("check-config")
+    assert "1 messages wait for destination 'alerts', which is not in this config" in checked.stdout
     moved = site.command("retry", "--from", "alerts", "--to", "ops")
     assert moved.returncode == 0, moved.stderr
     assert "1 message put back in the queue for destination ops" in moved.stderr
