@@ -1,0 +1,60 @@
+"""The operator guide ships as the installed folder's README: it must stay complete and true."""
+
+from __future__ import annotations
+
+import re
+
+from jp1notify import cli
+from jp1notify.bounds import run_bound
+from jp1notify.notify import Ending, Problem
+
+from conftest import MINIMAL, ROOT, make_config
+
+GUIDE = (ROOT / "docs" / "operators.md").read_text(encoding="utf-8")
+ENGLISH, JAPANESE = GUIDE.split("## 日本語 (運用ガイド)")
+CODES = {v for k, v in vars(cli).items() if k.startswith("EXIT_")}
+
+
+def test_every_outcome_and_problem_has_an_exit_code():
+    assert set(cli._EXIT_CODES) == set(Ending)
+    assert set(cli._PROBLEM_CODES) == set(Problem)
+    assert set(cli._EXIT_CODES.values()) | set(cli._PROBLEM_CODES.values()) <= CODES
+
+
+def section(text: str, heading: str) -> str:
+    start = text.index(heading + "\n")
+    level = heading.split(" ")[0]
+    end = text.find(f"\n{level} ", start + len(heading))
+    return text[start : end if end > 0 else None]
+
+
+def test_the_guide_documents_every_exit_code_in_both_languages():
+    for table in (section(ENGLISH, "## Exit codes"), section(JAPANESE, "### 終了コード")):
+        assert set(map(int, re.findall(r"^\| (\d+) \|", table, re.M))) == CODES
+
+
+def test_the_guide_holds_setup_reference_and_troubleshooting_in_both_languages():
+    for heading in (
+        "JP1 setup, step by step",
+        "Config reference",
+        "How an alert travels",
+        "Exit codes",
+        "Time bounds",
+        "Troubleshooting",
+    ):
+        assert f"## {heading}\n" in ENGLISH
+    for heading in (
+        "JP1 の設定手順",
+        "設定項目",
+        "通知の流れ",
+        "終了コード",
+        "時間の上限",
+        "トラブルシューティング",
+    ):
+        assert f"### {heading}\n" in JAPANESE
+    assert "see the project README" not in GUIDE
+
+
+def test_the_documented_run_bound_is_the_enforced_one():
+    bound = run_bound(make_config(MINIMAL))
+    assert f"**{bound:g} s**" in ENGLISH and f"**{bound:g} 秒**" in JAPANESE
