@@ -265,11 +265,9 @@ def test_the_lease_holder_checks_it_still_holds_the_lease(site):
 # -- 6. the store: damage inside, a lock held elsewhere, a newer version -------------------------
 
 
-def test_damage_inside_the_store_is_found_moved_aside_and_pending_messages_carried_over(site):
-    site.slack.script("alerts", Answer(500, "rollup_error"))
-    for i in range(3):
-        assert site.send(i).returncode == 0
-    with site.db() as db:  # history enough to span many pages
+def fill_history(site: Site) -> None:
+    """Old events enough to span many pages, all in the main file (no WAL left)."""
+    with site.db() as db:
         db.executemany(
             "INSERT INTO events(dedup_key, received_at, level, scope, outcome, event_json)"
             " VALUES (?, 0, 'info', 'other', 'ignored', ?)",
@@ -277,6 +275,13 @@ def test_damage_inside_the_store_is_found_moved_aside_and_pending_messages_carri
         )
     with site.db() as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def test_damage_inside_the_store_is_found_moved_aside_and_pending_messages_carried_over(site):
+    site.slack.script("alerts", Answer(500, "rollup_error"))
+    for i in range(3):
+        assert site.send(i).returncode == 0
+    fill_history(site)
     path = site.dir / "data" / "jp1notify.db"
     data = bytearray(path.read_bytes())
     page = 4096
@@ -297,14 +302,7 @@ def test_damage_inside_the_store_is_found_moved_aside_and_pending_messages_carri
 
 def test_damage_met_by_send_is_recovered_and_the_event_goes_out(site):
     assert site.send(0).returncode == 0
-    with site.db() as db:
-        db.executemany(
-            "INSERT INTO events(dedup_key, received_at, level, scope, outcome, event_json)"
-            " VALUES (?, 0, 'info', 'other', 'ignored', ?)",
-            [(f"old{i}", "x" * 300) for i in range(2000)],
-        )
-    with site.db() as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    fill_history(site)
     path = site.dir / "data" / "jp1notify.db"
     data = bytearray(path.read_bytes())
     for offset in range(4096 * 2, len(data)):  # every page after the schema: the indexes too

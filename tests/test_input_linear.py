@@ -11,6 +11,7 @@ import pytest
 
 from jp1notify.event import (
     EXTRA_LIMIT,
+    FIELDS,
     LIMITS,
     UNIT_PATH_LIMIT,
     Problem,
@@ -39,7 +40,7 @@ STARS = "/PROD/*a*a*a*a*a*a*a*b"
 def test_each_value_is_cut_at_jp1s_limit_and_the_cut_is_noted(var, limit):
     event = parse_event({"EVID": "4104:0", "EVMSG": "KAVS0262-E (/A) x", var: "7" * (limit + 5)})
     values = {**event.env, **{f"EV:{k}": v for k, v in event.attributes.items()}}
-    values.update({v: getattr(event, f) for v, f in FIELDS_BY_VAR.items()})
+    values.update({v: getattr(event, f) for v, f in FIELDS.items()})
     assert values[var] == "7" * limit
     assert Problem("cut", var, str(limit + 5)) in event.problems
     note = f"{var} was cut to JP1's limit of {limit} characters (it had {limit + 5})"
@@ -66,21 +67,6 @@ def test_a_unit_path_longer_than_jp1s_is_cut():
     event = parse_event({"EVID": "4104:0", "EV:OBJECT_NAME": f"AJSROOT1:{path}"})
     assert event.unit.path == path[:UNIT_PATH_LIMIT]
     assert Problem("unit_cut", "EV:OBJECT_NAME", str(len(path))) in event.problems
-
-
-FIELDS_BY_VAR = {
-    "EVID": "raw_id",
-    "EVMSG": "message",
-    "EVDATE": "date",
-    "EVTIME": "time",
-    "EVHOST": "host",
-    "EVIPADDR": "ip",
-    "EVSEV": "severity",
-    "EVDETAIL": "detail",
-    "EVUSR": "user",
-    "EVGRP": "group",
-    "EVPROCESSID": "process_id",
-}
 
 
 # -- unit references: hostile messages of a megabyte ----------------------------------------------
