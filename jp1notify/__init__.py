@@ -6,3 +6,4 @@ Nothing is imported here so that each invocation loads only what its path needs.
 """
 
 __version__ = "0.1.0"
+DEBUG_ENV = "JP1NOTIFY_DEBUG"  # set to 1: unexpected exceptions propagate (tests, debugging)

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from jp1notify.config import Config
 
-# Stdlib-only and import-free on purpose: the command line reads it before anything else.
+# Nothing but numbers and the config type: the command line reads it before anything else.
 # After a request that got no answer (Slack may have posted it all the same), the next request to
 # that destination waits PATIENCE times http.timeout_seconds, and at least PATIENT_FLOOR seconds:
 # a slow Slack then costs one duplicate per fault, not one per attempt.
 PATIENCE = 3.0
 PATIENT_FLOOR = 10.0
 DEADLINE_GRACE = 1.0  # seconds a request's worker gets beyond its deadline before it is abandoned
-LEASE_TTL = 10.0  # margin of the sender lease beyond the step its holder is taking
 STORE_WAIT = 30.0  # seconds a write waits for another process's lock on the store
+# Margin of the sender lease beyond the step its holder is taking. It covers a wait for the
+# store's lock after a post (marking it sent): a lease that expired there would let another
+# process post the same messages again. A killed holder frees the queue this much later.
+LEASE_TTL = STORE_WAIT + 10.0
 RUN_SLACK = 15.0  # logging, rendering, opening files: generous
 
 

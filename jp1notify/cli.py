@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from jp1notify import __version__
+from jp1notify import DEBUG_ENV, __version__
 from jp1notify.config import Config, ConfigError, find_config, load_config
 from jp1notify.envfile import EnvFileError, read_env_file
 from jp1notify.event import EventError, parse_event
@@ -38,7 +38,6 @@ EXIT_TEMPFAIL = 75  # interrupted, out of time, or the store was locked: recorde
 EXIT_CONFIG = 78  # the config is invalid or a destination cannot be sent to as configured
 EXIT_INTERRUPTED = EXIT_TEMPFAIL
 
-DEBUG_ENV = "JP1NOTIFY_DEBUG"  # set to 1 to let unexpected exceptions propagate (tests)
 
 
 def run() -> None:
@@ -102,7 +101,13 @@ def _is_output_error(exc: OSError) -> bool:
     any other OSError reaching here is a bug."""
     import errno
 
-    return exc.filename is None and exc.errno in (errno.ENOSPC, errno.EIO, errno.EPIPE)
+    # EINVAL: what Windows reports for a pipe whose reader went away (`history | more`)
+    return exc.filename is None and exc.errno in (
+        errno.ENOSPC,
+        errno.EIO,
+        errno.EPIPE,
+        errno.EINVAL,
+    )
 
 
 def _output_closed() -> int:
@@ -280,9 +285,15 @@ def cmd_retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def cmd_history(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from jp1notify.history import show_history
+    from jp1notify.notify import store_ending
+    from jp1notify.store import StoreError
 
     config = load_config(find_config(args.config, environ))
-    return show_history(config, args)
+    try:
+        return show_history(config, args)
+    except StoreError as exc:
+        print(f"jp1notify: {exc}", file=sys.stderr)
+        return _EXIT_CODES[store_ending(exc)]
 
 
 def cmd_check_config(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

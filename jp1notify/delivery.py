@@ -97,10 +97,6 @@ class Verdict(NamedTuple):
     retry_after: float | None = None
     unanswered: bool = False  # the request may have reached Slack, but no answer came back
 
-    @property
-    def outcome(self) -> Disposition:  # the name used before dispositions had a type
-        return self.disposition
-
 
 class Result(NamedTuple):
     """The end of one destination's delivery (direct sending, without a store)."""
@@ -239,16 +235,21 @@ def post(
     deadline: float,
     secrets: Iterable[str] = (),
     *,
+    patient: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     rand: Callable[[], float] = random.random,
 ) -> tuple[Verdict, int]:
     """Post until delivered, final, unusable, or out of attempts or time (`deadline`, on `clock`).
-    Returns (verdict, attempts). Used only when there is no store to queue the message in."""
+    After a request that got no answer the next one waits up to `patient` seconds, so that a
+    slow Slack costs one duplicate, not one per attempt. Returns (verdict, attempts). Used only
+    when there is no store to queue the message in."""
     attempt = 0
+    verdict: Verdict | None = None
     while True:
         attempt += 1
-        timeout = max(0.1, min(settings.timeout, deadline - clock()))
+        wanted = patient if patient and verdict and verdict.unanswered else settings.timeout
+        timeout = max(0.1, min(wanted, deadline - clock()))
         verdict = attempt_once(clients, url, payload, timeout, secrets)
         if verdict.disposition in (DELIVERED, Disposition.UNUSABLE, *FINAL):
             return verdict, attempt
@@ -270,7 +271,10 @@ def attempt_once(
     secrets: Iterable[str] = (),
 ) -> Verdict:
     """One POST of a payload, judged, within `timeout` seconds in all (plus a second's grace)."""
-    client = clients.for_url(url)
+    try:
+        client = clients.for_url(url)
+    except Exception as exc:  # noqa: BLE001 - a client that cannot be built is a verdict too
+        return _setup_failed(exc, [url, *secrets])
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     box: list[Verdict] = []
     worker = threading.Thread(
@@ -287,6 +291,17 @@ def attempt_once(
         RETRY,
         f"no complete answer within {timeout:g}s (the server or a proxy is too slow)",
         unanswered=True,
+    )
+
+
+def _setup_failed(exc: Exception, secrets: list[str]) -> Verdict:
+    """The HTTPS client could not be built: a CA file, a trust store or a proxy variable that
+    cannot be used. Fixed on this side; the messages stay queued meanwhile."""
+    detail = redact(_cut(str(exc) or type(exc).__name__, 160), secrets)
+    return Verdict(
+        Disposition.UNUSABLE,
+        f"cannot set up HTTPS ({type(exc).__name__}: {detail}); check http.ca_file, "
+        "SSL_CERT_FILE/SSL_CERT_DIR and HTTPS_PROXY/HTTP_PROXY in the job's environment",
     )
 
 

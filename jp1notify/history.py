@@ -13,7 +13,7 @@ from typing import Any
 from jp1notify.config import Config
 from jp1notify.message import format_moment, parse_event_time
 from jp1notify.patterns import PatternError, compile_unit_pattern
-from jp1notify.store import Problem, StoreError
+from jp1notify.store import Store, StoreError
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -39,9 +39,9 @@ def parse_since(text: str, now: float) -> float:
 
 
 def show_history(config: Config, args: argparse.Namespace) -> int:
-    """Print the history (table or JSON lines). Returns the exit code."""
-    from jp1notify.notify import Invocation, with_store
-
+    """Print the history (table or JSON lines). Returns the exit code; raises StoreError if the
+    store cannot be read (a damaged one is only reported: `send` and `flush`, which run as the
+    JP1 job's user, move it aside)."""
     try:
         since = parse_since(args.since, time.time()) if args.since else None
         pattern = compile_unit_pattern(args.jobnet) if args.jobnet else None
@@ -53,14 +53,15 @@ def show_history(config: Config, args: argparse.Namespace) -> int:
         return 0
     unit_filter = pattern.matches if pattern else None
     try:
-        events = with_store(
-            Invocation(config),
-            config,
-            lambda store: store.history(since, unit_filter, args.state, args.limit),
-        )
+        store = Store.open(config.outbox.data_dir)
+        try:
+            events = store.history(since, unit_filter, args.state, args.limit)
+        finally:
+            store.close()
     except StoreError as exc:
-        print(f"jp1notify: {exc}", file=sys.stderr)
-        return 75 if exc.problem is Problem.LOCKED else 74
+        if exc.corrupt:
+            exc.args = (f"{exc}; the next `jp1notify flush` moves it aside and starts afresh",)
+        raise
     zone = config.timezone
     for event in reversed(events):  # oldest first, like a log
         if args.json:

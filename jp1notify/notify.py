@@ -108,6 +108,9 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
     ending = _say_decision(run, event, classification, decision, details)
     try:
         store, recorded = _open_and_record(run, config, event, classification, decision)
+    except RecordedButFailed as exc:
+        run.say(f"the event is recorded, but the store failed right after: {exc}")
+        return Outcome(store_ending(exc.error), None, details)
     except StoreError as exc:
         run.say(
             f"warning: the store is not usable ({exc}); sending without it, so an undelivered "
@@ -126,7 +129,7 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
         )
     except StoreError as exc:
         run.say(f"the event is recorded, but the store failed while sending: {exc}")
-        return Outcome(_store_ending(exc), None, details)
+        return Outcome(store_ending(exc), None, details)
     finally:
         store.close()
     if report:
@@ -162,26 +165,43 @@ def _open_and_record(
     classification: Classification,
     decision: Decision,
 ) -> tuple[Store, Recorded]:
+    """Record the event (recovering a damaged store); then the daily housekeeping, which never
+    turns a recorded event into a failure. Raises StoreError only if the event is not recorded."""
     from jp1notify.store import StoreError, record_event
+
+    def record(store: Store) -> Recorded:
+        return record_event(store, event, classification, decision, time.time())
 
     store = open_store(run, config)
     try:
-        store, recorded = recovering(
-            run,
-            config,
-            store,
-            lambda s: record_event(s, event, classification, decision, time.time()),
-        )
-        store, _ = recovering(
-            run,
-            config,
-            store,
-            lambda s: s.prune_daily(config.outbox.retention_days, time.time()),
-        )
+        store, recorded = recovering(run, config, store, record)
+        if store.moved():  # another process moved a damaged store aside meanwhile
+            store.close()
+            store = open_store(run, config)
+            store, recorded = recovering(run, config, store, record)
     except StoreError:
         store.close()
         raise
+    try:
+        store, _ = recovering(
+            run, config, store, lambda s: s.prune_daily(config.outbox.retention_days, time.time())
+        )
+    except StoreError as exc:  # the event is recorded: this must not send it a second way
+        run.say(f"warning: the daily clean-up of the store failed ({exc}); the event is recorded")
+        store.close()
+        try:
+            store = open_store(run, config)  # the same file, or the one a recovery started
+        except StoreError as error:
+            raise RecordedButFailed(error) from error
     return store, recorded
+
+
+class RecordedButFailed(Exception):
+    """The event is recorded, but the store failed right after: it must not be sent directly."""
+
+    def __init__(self, error: StoreError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _drain_and_look(
@@ -274,7 +294,7 @@ def recovering(
         if not exc.corrupt:
             raise
         store.close()
-        store = recover(run, config, exc)
+        store = recover(run, config, exc, store.identity)
     try:
         return store, action(store)
     except BaseException:
@@ -282,12 +302,24 @@ def recovering(
         raise
 
 
-def recover(run: Invocation, config: Config, exc: StoreError) -> Store:
+def recover(
+    run: Invocation, config: Config, exc: StoreError, damaged: tuple[int, int] | None = None
+) -> Store:
     """Move a damaged store aside, start a fresh one, and carry over the pending messages that
-    can still be read from the damaged file. Says what happened."""
-    from jp1notify.store import Store, quarantine, salvage
+    can still be read from the damaged file. Says what happened. `damaged` identifies the file
+    found damaged: if another process already replaced it, its new store is used as it is."""
+    from jp1notify.store import DB_NAME, Store, StoreError, file_identity, quarantine, salvage
 
-    moved = quarantine(config.outbox.data_dir)
+    if damaged is not None and file_identity(config.outbox.data_dir / DB_NAME) != damaged:
+        run.say(f"warning: {exc}; another jp1notify process has already moved it aside")
+        return Store.open(config.outbox.data_dir)
+    try:
+        moved = quarantine(config.outbox.data_dir)
+    except OSError as error:
+        raise StoreError(
+            f"{exc}, and it cannot be moved aside ({error.strerror or error}): another program "
+            "may hold it open. Stop it, or move jp1notify.db aside by hand"
+        ) from error
     rescued, stopped = salvage(moved)
     store = Store.open(config.outbox.data_dir)
     count = store.adopt(rescued)
@@ -405,6 +437,7 @@ def _deliver(
 ) -> list[Result]:
     """Post each plan; all of them share one retry budget, so the run stays within its bound."""
     from jp1notify import delivery
+    from jp1notify.bounds import patient_timeout
     from jp1notify.config import resolve_webhook
 
     results = []
@@ -427,7 +460,13 @@ def _deliver(
                 continue
             run.secrets.append(url)
             verdict, attempts = delivery.post(
-                clients, url, plan.rendered.payload, config.http, deadline, run.secrets
+                clients,
+                url,
+                plan.rendered.payload,
+                config.http,
+                deadline,
+                run.secrets,
+                patient=patient_timeout(config),
             )
             results.append(delivery.Result(name, verdict.disposition, attempts, verdict.reason))
     return results
@@ -470,7 +509,7 @@ def flush(run: Invocation, config: Config, environ: Mapping[str, str]) -> Outcom
         report, counts, sender = with_store(run, config, work)
     except StoreError as exc:
         run.say(f"{exc}; nothing was sent")
-        return Outcome(_store_ending(exc), None, {})
+        return Outcome(store_ending(exc), None, {})
     if not report.holder:
         run.say(
             f"another jp1notify process ({sender or 'just finished'}) is sending; it drains the queue"
@@ -535,7 +574,7 @@ def retry(
         count, report = with_store(run, config, work)
     except StoreError as exc:
         run.say(f"{exc}; nothing was changed")
-        return Outcome(_store_ending(exc), None, {})
+        return Outcome(store_ending(exc), None, {})
     if report.holder:
         run.say(f"retry: {report.sent} messages sent in {report.posts} posts")
     details: dict[str, object] = {"requeued": count, "sent": report.sent, "posts": report.posts}
@@ -568,7 +607,7 @@ def with_store(run: Invocation, config: Config, work: Callable[[Store], T]) -> T
     return result
 
 
-def _store_ending(exc: StoreError) -> Ending:
+def store_ending(exc: StoreError) -> Ending:
     from jp1notify.store import Problem as StoreProblem
 
     return Ending.STORE_LOCKED if exc.problem is StoreProblem.LOCKED else Ending.STORE_ERROR

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from jp1notify import delivery
+from jp1notify import DEBUG_ENV, delivery
 from jp1notify.bounds import DEADLINE_GRACE, LEASE_TTL, lease_ahead, patient_timeout
 from jp1notify.classify import Classification
 from jp1notify.config import Config, ConfigError, resolve_webhook
@@ -54,7 +54,6 @@ FAILURE_BACKOFF_CAP = 60.0  # the longest error backoff of a destination
 MESSAGE_BACKOFF_CAP = 300.0  # the longest a message refused on its own waits
 DIGEST_BATCH = 300  # pending messages considered for one digest
 SINGLES_UP_TO = 3  # this many pending messages or fewer go out as full messages, one per second
-DEBUG_ENV = "JP1NOTIFY_DEBUG"  # set: an unexpected error while sending propagates (tests)
 
 
 class Limits(NamedTuple):
@@ -134,7 +133,8 @@ class Sender:
         self.dead: list[Dead] = []
         self.retry_reasons: list[str] = []
         self.config_errors: dict[str, str] = {}
-        self.internal_errors: dict[str, str] = {}
+        self.internal_errors: dict[str, str] = {}  # destinations this drain stopped at (a bug)
+        self.bugs: list[str] = []  # bugs met that stopped one message only
         self.orphans: dict[str, int] = {}
         self.notes: list[str] = []
         self.urls: dict[str, str] = {}
@@ -226,7 +226,10 @@ class Sender:
         if url is None:
             return
         language = self.config.destinations[name].language or self.config.language
-        payload, ids, interval = self._payload(name, pending, language)
+        made = self._payload(name, pending, language)
+        if made is None:
+            return
+        payload, ids, interval = made
         timeout = patient_timeout(self.config) if state.patient else self.config.http.timeout
         self._renew(self.clock() + timeout + DEADLINE_GRACE + LEASE_TTL)
         verdict = delivery.attempt_once(clients, url, payload, timeout, self.secrets)
@@ -309,22 +312,58 @@ class Sender:
 
     def _payload(
         self, name: str, pending: list[Pending], language: str
-    ) -> tuple[dict[str, object], list[int], float]:
-        """(payload, message ids it carries, seconds to wait before the next post)."""
-        if len(pending) <= SINGLES_UP_TO:
-            p = pending[0]
-            classification = Classification(p.level, "", p.scope)
-            event = Event.from_dict(json.loads(p.event_json))
-            rendered = render(event, classification, p.route, p.mentions, language, self.config)
+    ) -> tuple[dict[str, object], list[int], float] | None:
+        """(payload, message ids it carries, seconds to wait before the next post), or None if
+        the messages at hand could not be rendered (each such one is dead, with the reason:
+        one bad message never holds the others)."""
+        events: list[tuple[Pending, Event]] = []
+        for p in pending:
+            try:
+                events.append((p, Event.from_dict(json.loads(p.event_json))))
+            except Exception as exc:  # noqa: BLE001 - a stored event this version cannot read
+                self._unrenderable(name, p, exc)
+        if len(events) > SINGLES_UP_TO:
+            try:
+                return self._digest(events, language)
+            except Exception as exc:  # noqa: BLE001 - send them one by one instead
+                self._note_bug(name, exc)
+        return self._single(name, events, language)
+
+    def _single(
+        self, name: str, events: list[tuple[Pending, Event]], language: str
+    ) -> tuple[dict[str, object], list[int], float] | None:
+        for p, event in events:
+            try:
+                classification = Classification(p.level, "", p.scope)
+                rendered = render(event, classification, p.route, p.mentions, language, self.config)
+            except Exception as exc:  # noqa: BLE001
+                self._unrenderable(name, p, exc)
+                continue
             if rendered.truncated:
                 cut = ", ".join(rendered.truncated)
                 self.notes.append(f"message {p.id} to {name} shortened to fit Slack: {cut}")
             return rendered.payload, [p.id], MIN_INTERVAL
-        events = [Event.from_dict(json.loads(p.event_json)) for p in pending]
-        items = [DigestItem(e, p.level, p.mentions) for e, p in zip(events, pending, strict=True)]
+        return None
+
+    def _digest(
+        self, events: list[tuple[Pending, Event]], language: str
+    ) -> tuple[dict[str, object], list[int], float]:
+        items = [DigestItem(e, p.level, p.mentions) for p, e in events]
         digest = render_digest(items, language, self.config)
-        ids = [pending[i].id for i in digest.included]
+        ids = [events[i][0].id for i in digest.included]
         return digest.payload, ids, self.config.outbox.digest_interval_seconds
+
+    def _unrenderable(self, name: str, message: Pending, exc: Exception) -> None:
+        """A message jp1notify cannot render is a bug: it dies with the reason, the rest go on."""
+        self._note_bug(name, exc)
+        reason = f"jp1notify cannot render it ({type(exc).__name__}: {exc}); please report it"
+        self._bury([message.id], name, redact(reason[:300], self.secrets))
+
+    def _note_bug(self, name: str, exc: Exception) -> None:
+        """A bug met while rendering: reported (exit 70), but the destination goes on."""
+        if self.environ.get(DEBUG_ENV):
+            raise exc
+        self.bugs.append(redact(f"{name}: {type(exc).__name__}: {exc}", self.secrets))
 
     def _url(self, name: str) -> str | None:
         if name not in self.urls:
@@ -354,5 +393,5 @@ class Sender:
             tuple(self.notes),
             stopped,
             tuple(self.orphans.items()),
-            tuple(self.internal_errors.values()),
+            (*self.internal_errors.values(), *self.bugs),
         )

@@ -20,8 +20,10 @@ what happened (corrupt, locked, newer, full, read-only, unusable): callers never
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -112,12 +114,14 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 INSERT OR IGNORE INTO lease(name, holder, expires_at) VALUES ('sender', NULL, 0);
 """
-# Each step brings a store of the version before it to the next one.
+# Each step brings a store of the version before it to the next one: (table, column, its
+# definition). A column already there is left alone, so a step can run again (a store that an
+# older jp1notify re-labelled as its own version, then a newer one upgraded again).
 _MIGRATIONS = {
     1: (
-        "ALTER TABLE messages ADD COLUMN not_before REAL NOT NULL DEFAULT 0",
-        "ALTER TABLE destinations ADD COLUMN batch_limit INTEGER",
-        "ALTER TABLE destinations ADD COLUMN patient INTEGER NOT NULL DEFAULT 0",
+        ("messages", "not_before", "REAL NOT NULL DEFAULT 0"),
+        ("destinations", "batch_limit", "INTEGER"),
+        ("destinations", "patient", "INTEGER NOT NULL DEFAULT 0"),
     ),
 }
 
@@ -194,6 +198,15 @@ def _guarded(method: Callable[P, T]) -> Callable[P, T]:
             raise translate(exc, args[0].path) from exc  # type: ignore[attr-defined]
 
     return wrapper
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`, or None if there is none."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def quarantine(data_dir: Path) -> Path:
@@ -287,6 +300,13 @@ class Store:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self.db = connection
         self.path = path
+        self.identity = file_identity(path)  # which file this connection has open
+
+    def moved(self) -> bool:
+        """True if the file at our path is no longer the one this connection has open: another
+        process moved a damaged store aside and started a new one. What we write now goes to
+        the moved file, where no sender looks: open the store again."""
+        return file_identity(self.path) != self.identity
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -329,9 +349,14 @@ class Store:
                         self.db.execute(statement)
             else:
                 for step in range(version, SCHEMA_VERSION):
-                    for statement in _MIGRATIONS[step]:
-                        self.db.execute(statement)
+                    for table, column, definition in _MIGRATIONS[step]:
+                        self._add_column(table, column, definition)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _add_column(self, table: str, column: str, definition: str) -> None:
+        columns = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def _version(self) -> int:
         version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
@@ -355,11 +380,12 @@ class Store:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            self.db.execute("COMMIT")
         except BaseException:
             if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
 
     @_guarded
     def check(self) -> None:
@@ -697,7 +723,8 @@ class Store:
         with `source` in `orphans_of` (destinations no longer in the config), its pending
         messages too, so that `--to` can move them. `to` moves them to another destination.
         """
-        where, args = self._requeue_selection(ids, dead_since, all_dead, source, orphans_of)
+        movable = orphans_of if to is not None else ()  # pending ones only move elsewhere
+        where, args = self._requeue_selection(ids, dead_since, all_dead, source, movable)
         with self.write() as db:
             changed = db.execute(
                 "UPDATE messages SET state = 'pending', not_before = 0, sent_at = NULL,"
@@ -808,8 +835,7 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'pruned_on'").fetchone()
         if row and row[0] == today:  # the common case: a read, no write transaction
             return 0
-        self.check()
-        with self.write() as db:
+        with self.write() as db:  # claim the day: only one process of a storm does the rest
             row = db.execute("SELECT value FROM meta WHERE key = 'pruned_on'").fetchone()
             if row and row[0] == today:
                 return 0
@@ -818,31 +844,48 @@ class Store:
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (today,),
             )
+        self.check()
         return self.prune(now - retention_days * 86400)
 
     # -- a damaged store ---------------------------------------------------------------------
 
     @_guarded
     def adopt(self, salvaged: Sequence[Salvaged]) -> int:
-        """Record messages rescued from a damaged store; returns how many were recorded."""
-        count = 0
-        for item in salvaged:
-            recorded = self.record(item.record, [item.message], item.received_at)
-            if recorded.duplicate:  # a second pending message of the same event
-                with self.write() as db:
-                    db.execute(
-                        "INSERT INTO messages(event_row, destination, route, mentions, state,"
-                        " created_at) VALUES (?,?,?,?,'pending',?)",
-                        (
-                            recorded.event_row,
-                            item.message.destination,
-                            item.message.route,
-                            json.dumps(item.message.mentions),
-                            item.received_at,
-                        ),
-                    )
-            count += 1
-        return count
+        """Record messages rescued from a damaged store, in one transaction (all or none);
+        returns how many were recorded."""
+        with self.write() as db:
+            for item in salvaged:
+                r = item.record
+                db.execute(
+                    "INSERT INTO events(dedup_key, received_at, event_id, unit, jobnet, exec_id,"
+                    " level, scope, outcome, rule, event_json) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT(dedup_key) DO NOTHING",
+                    (
+                        r.dedup_key,
+                        item.received_at,
+                        r.event_id,
+                        r.unit,
+                        r.jobnet,
+                        r.exec_id,
+                        r.level,
+                        r.scope,
+                        r.outcome,
+                        r.rule,
+                        r.event_json,
+                    ),
+                )
+                db.execute(
+                    "INSERT INTO messages(event_row, destination, route, mentions, state,"
+                    " created_at) SELECT id, ?, ?, ?, 'pending', ? FROM events WHERE dedup_key = ?",
+                    (
+                        item.message.destination,
+                        item.message.route,
+                        json.dumps(item.message.mentions),
+                        item.received_at,
+                        r.dedup_key,
+                    ),
+                )
+        return len(salvaged)
 
 
 def salvage(path: Path) -> tuple[list[Salvaged], str | None]:

@@ -37,11 +37,12 @@ class Summary(NamedTuple):
 def summarize(config: Config, environ: Mapping[str, str]) -> Summary:
     destinations, webhook_errors, webhook_warnings = _destinations(config, environ)
     queue, store_errors, store_warnings = _store(config)
-    errors = webhook_errors + _folder_errors(config) + store_errors
+    http_errors, http_warnings = _https(config)
+    errors = webhook_errors + _folder_errors(config) + store_errors + http_errors
     state = "OK" if not errors else f"NOT usable here ({len(errors)} errors, listed below)"
     lines = [f"Config {config.path}: {state}", *_settings(config), *queue]
     lines += _rules(config, destinations)
-    warnings = webhook_warnings + store_warnings + _route_warnings(config)
+    warnings = webhook_warnings + store_warnings + http_warnings + _route_warnings(config)
     warnings += list(_pattern_hints(config))
     if warnings:
         lines.append("Warnings:")
@@ -110,13 +111,40 @@ def _destinations(
     return lines, errors, warnings
 
 
+def _https(config: Config) -> tuple[list[str], list[str]]:
+    """Build the HTTPS client as a send would: a CA file that is not a PEM certificate is an
+    error; a trust store or proxy variable of this shell that cannot be used is a warning (the
+    JP1 job's environment may differ)."""
+    import ssl
+
+    if config.http.ca_file:
+        try:
+            ssl.create_default_context(cafile=config.http.ca_file)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            return [
+                f"http.ca_file: {cut(config.http.ca_file, 200)} is not a usable PEM CA "
+                f"certificate ({cut(str(exc), 120)})"
+            ], []
+    from jp1notify.delivery import make_client
+
+    try:
+        make_client(config.http).close()
+    except Exception as exc:  # noqa: BLE001 - whatever httpx or ssl refuse, say it
+        return [], [
+            f"HTTPS cannot be set up in this shell ({type(exc).__name__}: {cut(str(exc), 120)}): "
+            "check SSL_CERT_FILE/SSL_CERT_DIR and HTTPS_PROXY/HTTP_PROXY; the JP1 job's "
+            "environment must not have the same problem"
+        ]
+    return [], []
+
+
 def _store(config: Config) -> tuple[list[str], list[str], list[str]]:
     """What the store holds (a line), and the errors and warnings about it: one written by a
     newer jp1notify cannot be used; messages waiting for a destination not in this config, dead
     messages, a damaged or locked store deserve a look."""
     from jp1notify.store import DB_NAME, Problem, Store, StoreError
 
-    if not (config.outbox.data_dir / DB_NAME).exists():
+    if not os.path.exists(config.outbox.data_dir / DB_NAME):  # False too for an unusable path
         return ["Queue: empty (no store yet)"], [], []
     try:
         store = Store.open(config.outbox.data_dir)

@@ -9,6 +9,7 @@ from jp1notify.delivery import (
     RETRY,
     Clients,
     Disposition,
+    attempt_once,
     backoff,
     judge,
     judge_error,
@@ -97,7 +98,7 @@ HTML_BLOCK = (
 )
 def test_judge_table(status, body, headers, outcome, reason_part, retry_after):
     verdict = judge(status, body, httpx.Headers(headers))
-    assert verdict.outcome == outcome
+    assert verdict.disposition == outcome
     assert reason_part in verdict.reason
     assert verdict.retry_after == retry_after
 
@@ -125,7 +126,7 @@ def test_judge_table(status, body, headers, outcome, reason_part, retry_after):
 )
 def test_judge_error_table(exc, outcome, reason_part, unanswered):
     verdict = judge_error(exc)
-    assert verdict.outcome == outcome and reason_part in verdict.reason
+    assert verdict.disposition == outcome and reason_part in verdict.reason
     assert verdict.unanswered == unanswered
 
 
@@ -167,7 +168,7 @@ def test_429_waits_retry_after_then_delivers():
         ]
     )
     verdict, attempts, sleeps = send()
-    assert (verdict.outcome, attempts, sleeps) == (DELIVERED, 2, [2.0])
+    assert (verdict.disposition, attempts, sleeps) == (DELIVERED, 2, [2.0])
     sent = route.calls[0].request
     assert sent.headers["content-type"] == "application/json; charset=utf-8"
     assert sent.content == b'{"text": "hi"}'
@@ -183,21 +184,21 @@ def test_5xx_and_network_errors_back_off_then_deliver():
         ]
     )
     verdict, attempts, sleeps = send()
-    assert (verdict.outcome, attempts, sleeps) == (DELIVERED, 3, [0.5, 1.0])
+    assert (verdict.disposition, attempts, sleeps) == (DELIVERED, 3, [0.5, 1.0])
 
 
 @respx.mock
 def test_permanent_error_is_not_retried():
     route = respx.post(URL).mock(return_value=httpx.Response(404, text="channel_not_found"))
     verdict, attempts, sleeps = send()
-    assert (verdict.outcome, attempts, sleeps, route.call_count) == (GONE, 1, [], 1)
+    assert (verdict.disposition, attempts, sleeps, route.call_count) == (GONE, 1, [], 1)
 
 
 @respx.mock
 def test_attempts_are_bounded():
     route = respx.post(URL).mock(return_value=httpx.Response(503, text=""))
     verdict, attempts, _ = send()
-    assert (verdict.outcome, attempts, route.call_count) == (RETRY, 4, 4)
+    assert (verdict.disposition, attempts, route.call_count) == (RETRY, 4, 4)
 
 
 @respx.mock
@@ -206,10 +207,48 @@ def test_retry_after_beyond_the_budget_gives_up_at_once():
         return_value=httpx.Response(429, headers={"Retry-After": "30"}, text="")
     )
     verdict, attempts, sleeps = send()
-    assert (verdict.outcome, attempts, sleeps, route.call_count) == (RETRY, 1, [], 1)
+    assert (verdict.disposition, attempts, sleeps, route.call_count) == (RETRY, 1, [], 1)
     assert "past the retry budget" in verdict.reason
 
 
 def test_backoff_grows_with_jitter_and_is_capped():
     assert [backoff(n, lambda: 1.0) for n in (1, 2, 3, 4, 10)] == [0.5, 1.0, 2.0, 4.0, 8.0]
     assert backoff(3, lambda: 0.0) == 1.0
+
+
+def test_a_client_that_cannot_be_built_is_a_verdict_not_a_crash(tmp_path):
+    bad_ca = tmp_path / "ca.pem"
+    bad_ca.write_text("not a certificate")
+    settings = SETTINGS._replace(ca_file=str(bad_ca))
+    with Clients(settings) as clients:
+        verdict = attempt_once(clients, URL, {"text": "hi"}, 1.0)
+    assert verdict.disposition == UNUSABLE and "http.ca_file" in verdict.reason
+    assert "secretsecret" not in verdict.reason
+
+
+@respx.mock
+def test_without_a_store_a_slow_slack_gets_a_patient_second_try():
+    timeouts = []
+
+    def answer(request):
+        timeouts.append(request.extensions["timeout"]["read"])
+        if len(timeouts) == 1:
+            raise httpx.ReadTimeout("slow")
+        return httpx.Response(200, text="ok")
+
+    respx.post(URL).mock(side_effect=answer)
+    clock = FakeClock()
+    with Clients(SETTINGS) as clients:
+        verdict, attempts = post(
+            clients,
+            URL,
+            {},
+            SETTINGS,
+            10.0,
+            patient=6.0,
+            sleep=clock.sleep,
+            clock=clock,
+            rand=lambda: 1.0,
+        )
+    assert (verdict.disposition, attempts) == (DELIVERED, 2)
+    assert timeouts == [SETTINGS.timeout, 6.0]

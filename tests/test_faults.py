@@ -513,3 +513,43 @@ def test_history_into_a_closed_pipe_or_a_full_disk(site):
 def test_absurd_limits_are_usage_errors(site, limit):
     result = site.command("history", "--limit", limit)
     assert result.returncode == 64 and "--limit" in result.stderr
+
+
+# -- found in review: recovery races, housekeeping, unrenderable messages, HTTPS setup -----------
+
+
+def test_a_failed_daily_cleanup_never_sends_a_recorded_event_a_second_way(site):
+    assert site.send(0).returncode == 0
+    with site.db() as db:  # the next day's clean-up fails (as on a full disk)
+        db.execute("UPDATE meta SET value = '2000-01-01' WHERE key = 'pruned_on'")
+        db.execute(
+            "CREATE TRIGGER full BEFORE UPDATE ON meta BEGIN "
+            "SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    result = site.send(1)
+    assert result.returncode == 0, result.stderr
+    assert "daily clean-up of the store failed" in result.stderr
+    assert "delivered to alerts" in result.stderr and "without it" not in result.stderr
+    assert site.command("flush").returncode == 0
+    assert len(site.slack.payloads("alerts")) == 2  # one post per event, none twice
+
+
+def test_a_message_that_cannot_be_rendered_dies_alone_and_the_others_go_out(site):
+    site.slack.script("alerts", Answer(500, "rollup_error"))
+    for i in range(2):
+        assert site.send(i).returncode == 0
+    with site.db() as db:  # a stored event this version cannot read
+        db.execute("UPDATE events SET event_json = '{\"unit\": null}' WHERE unit = '/SITE/NET000'")
+    site.slack.script("alerts", fakeslack.OK)
+    result = site.command("flush")
+    assert result.returncode == 70, result.stderr
+    assert "cannot render it" in result.stderr and "please report" in result.stderr
+    assert units(site.slack) == ["/SITE/NET001"]
+    assert site.states() == {"dead": 1, "sent": 1}
+
+
+def test_check_config_refuses_a_ca_file_that_is_not_a_certificate(site):
+    (site.dir / "ca.pem").write_text("not a certificate")
+    site.config.write_text(site.config.read_text().replace("[http]", '[http]\nca_file = "ca.pem"'))
+    checked = site.command("check-config")
+    assert checked.returncode == 78 and "is not a usable PEM CA certificate" in checked.stdout

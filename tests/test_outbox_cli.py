@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -158,8 +159,12 @@ def test_killed_sender_loses_nothing(tmp_path, slack):
         time.sleep(0.05)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
-    # Its lease expires (http timeout + 1 s grace + 10 s margin); then any jp1notify takes over.
-    time.sleep(12.5)
+    # Its lease expires (http timeout + 1 s grace + 40 s margin); then any jp1notify takes over.
+    # Let that time pass in the store rather than on the test's clock:
+    with sqlite3.connect(tmp_path / "data" / "jp1notify.db") as db:
+        (holder, expires_at) = db.execute("SELECT holder, expires_at FROM lease").fetchone()
+        assert holder.endswith(f":{victim.pid}") and expires_at > time.time()
+        db.execute("UPDATE lease SET expires_at = ?", (time.time() - 1,))
     flushed = run(["flush"], env())
     assert flushed.returncode == 0, flushed.stderr
     assert "flush: 1 messages sent" in flushed.stderr

@@ -130,3 +130,24 @@ def test_two_connections_see_each_other(tmp_path):
         a.db.execute("INSERT INTO lease(name) VALUES ('sender')")
     a.close()
     b.close()
+
+
+def test_a_migration_runs_again_on_a_store_relabelled_by_an_older_version(tmp_path):
+    Store.open(tmp_path).close()  # schema 2
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute("PRAGMA user_version = 1")  # what jp1notify 0.1.0 did to any other version
+    store = Store.open(tmp_path)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    record(store)
+    assert store.counts() == {"pending": 1}
+    store.close()
+
+
+def test_a_connection_notices_when_its_file_was_moved_aside(tmp_path):
+    stale = Store.open(tmp_path)
+    assert not stale.moved()
+    quarantine(tmp_path)
+    fresh = Store.open(tmp_path)
+    assert stale.moved() and not fresh.moved()
+    stale.close()
+    fresh.close()
