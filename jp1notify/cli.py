@@ -39,7 +39,6 @@ EXIT_CONFIG = 78  # the config is invalid or a destination cannot be sent to as 
 EXIT_INTERRUPTED = EXIT_TEMPFAIL
 
 
-
 def run() -> None:
     """The console entry point: main(), then leave without interpreter teardown.
 
