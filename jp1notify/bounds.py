@@ -12,10 +12,11 @@ from jp1notify.config import Config
 
 # Nothing but numbers and the config type: the command line reads it before anything else.
 # After a request that got no answer (Slack may have posted it all the same), the next request to
-# that destination waits PATIENCE times http.timeout_seconds, and at least PATIENT_FLOOR seconds:
-# a slow Slack then costs one duplicate per fault, not one per attempt.
+# that destination waits PATIENCE times http.timeout_seconds, at least PATIENT_FLOOR seconds, and
+# after a second one in a row twice that: a slow Slack then costs one duplicate per fault, not
+# one per attempt.
 PATIENCE = 3.0
-PATIENT_FLOOR = 10.0
+PATIENT_FLOOR = 30.0
 DEADLINE_GRACE = 1.0  # seconds a request's worker gets beyond its deadline before it is abandoned
 STORE_WAIT = 30.0  # seconds a write waits for another process's lock on the store
 # Margin of the sender lease beyond the step its holder is taking. It covers a wait for the
@@ -25,13 +26,17 @@ LEASE_TTL = STORE_WAIT + 10.0
 RUN_SLACK = 15.0  # logging, rendering, opening files: generous
 
 
-def patient_timeout(config: Config) -> float:
-    return max(PATIENCE * config.http.timeout, PATIENT_FLOOR)
+def patient_timeout(config: Config, unanswered: int = 1) -> float:
+    """How long a request waits for its answer after `unanswered` requests in a row got none."""
+    if unanswered <= 0:
+        return config.http.timeout
+    base = max(PATIENCE * config.http.timeout, PATIENT_FLOOR)
+    return base if unanswered == 1 else 2 * base
 
 
 def request_deadline(config: Config, patient: bool = False) -> float:
     """The longest one HTTP request may take, answer included."""
-    return (patient_timeout(config) if patient else config.http.timeout) + DEADLINE_GRACE
+    return patient_timeout(config, 2 if patient else 0) + DEADLINE_GRACE
 
 
 def lease_ahead(config: Config) -> float:
@@ -42,6 +47,6 @@ def lease_ahead(config: Config) -> float:
 def run_bound(config: Config) -> float:
     """The longest a `send`, `flush` or `retry` may run: its sending budget (drain_seconds, or
     the retry budget without a store), the last request it started, one wait for the store's
-    lock, and slack. Defaults: 60 + 31 + 30 + 15 = 136 seconds."""
+    lock, and slack. Defaults: 60 + 61 + 30 + 15 = 166 seconds."""
     budget = max(config.outbox.drain_seconds, config.http.retry_budget)
     return budget + request_deadline(config, True) + STORE_WAIT + RUN_SLACK

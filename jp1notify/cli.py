@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from jp1notify import DEBUG_ENV, __version__
-from jp1notify.config import Config, ConfigError, find_config, load_config
+from jp1notify.config import Config, ConfigError, cut, find_config, load_config
 from jp1notify.envfile import EnvFileError, read_env_file
 from jp1notify.event import EventError, parse_event
 from jp1notify.notify import Ending, Invocation, Outcome, Problem, notify
@@ -220,6 +220,7 @@ _EXIT_CODES = {
     Ending.STORE_ERROR: EXIT_LOST,
     Ending.STORE_LOCKED: EXIT_TEMPFAIL,
     Ending.CONFIG_ERROR: EXIT_CONFIG,
+    Ending.USAGE: EXIT_USAGE,
 }
 
 
@@ -312,7 +313,7 @@ def cmd_check_config(args: argparse.Namespace, environ: Mapping[str, str]) -> in
 
 
 def _say_config_error(exc: ConfigError) -> None:
-    lines = [f"jp1notify: the config {exc.path} is not usable:"]
+    lines = [f"jp1notify: the config {cut(str(exc.path), 160)} is not usable:"]
     lines += [f"  {redact(problem)}" for problem in exc.problems]
     lines.append("Fix the lines above, then check with: jp1notify check-config")
     print("\n".join(lines), file=sys.stderr)

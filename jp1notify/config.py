@@ -61,11 +61,17 @@ class WebhookError(ConfigError):
 
 
 def shown(value: object, limit: int = 60) -> str:
-    """`repr(value)` cut to `limit` characters with "…": no error line echoes a 1 MB value."""
-    return cut(repr(value), limit)
+    """A value as TOML wrote it, cut to `limit` characters with "…": no error line echoes a 1 MB
+    value. Text is quoted; a TOML date or time is shown as written, not as Python's repr."""
+    text = repr(value) if isinstance(value, str | int | float | list | dict) else str(value)
+    return cut(text, limit)
 
 
 def cut(text: str, limit: int = 60) -> str:
+    """`text` for one line of a message: control characters escaped (\\n), at most `limit`
+    characters, a cut marked with "…"."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -211,9 +217,24 @@ def load_config(path: Path) -> Config:
     return config
 
 
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file; raises IsADirectoryError for anything else (a folder, or a
+    FIFO, whose read would block forever, before any time bound applies)."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(21, "not a regular file", str(path))
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            return file.read()
+    finally:
+        os.close(fd)
+
+
 def _read_config_file(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        return read_regular_file(path)
     except FileNotFoundError:
         raise ConfigError(
             path,
@@ -252,8 +273,8 @@ def _read_cache(path: Path, digest: str) -> dict[str, Any] | None:
     """The cached data if the cache was written for exactly these config bytes by this version
     and cache format, and is intact: its first line seals the rest with that key."""
     try:
-        text = cache_path(path).read_text(encoding="utf-8")
-    except (OSError, ValueError):  # none, a folder in its place, not UTF-8
+        text = read_regular_file(cache_path(path)).decode("utf-8")
+    except (OSError, ValueError):  # none, a folder or a FIFO in its place, not UTF-8
         return None
     seal, _, body = text.partition("\n")
     if seal != _seal(digest, body):
@@ -341,7 +362,7 @@ def resolve_webhook(destination: Destination, config: Config, environ: Mapping[s
 
 def _read_webhook_file(path: Path, key: str, file: str) -> str:
     try:
-        url = Path(file).read_text(encoding="utf-8-sig").strip()
+        url = read_regular_file(Path(file)).decode("utf-8-sig").strip()
     except PermissionError as exc:
         raise WebhookError(
             path,
@@ -364,7 +385,7 @@ def _read_webhook_file(path: Path, key: str, file: str) -> str:
 def _literal_webhook(path: Path, name: str) -> str:
     """A `webhook_url` written in the config: read from the file when needed, never kept."""
     try:
-        return _toml_string(path.read_bytes(), "destinations", name, "webhook_url").strip()
+        return _toml_string(read_regular_file(path), "destinations", name, "webhook_url").strip()
     except (OSError, ValueError, KeyError, TypeError):
         return ""
 
@@ -427,9 +448,16 @@ _MENTIONS_ALLOWED = (
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}|good|warning|danger")
 _OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")
 _CONDITIONS = ("event_ids", "levels", "scopes", "units", "services", "hosts")
-# A unit pattern that matches all of these (at one to four levels, with different first
-# names) matches every unit: '/**', '**', '/*/**'.
-_SAMPLE_PATHS = ("/A", "/PROD/DAILY", "/本番/夜間/バックアップ/COPY_1")
+# Unit patterns that together match all of these (one to five levels, different names) match
+# (nearly) every unit an operator will meet: '/**', '**', '/*/**', or '/*', '/*/*', ... level by
+# level to five levels (group/jobnet/job is three; nested jobnets add one each).
+_SAMPLE_PATHS = (
+    "/A",
+    "/PROD/DAILY",
+    "/本番/夜間/バックアップ",
+    "/本番/夜間/バックアップ/COPY_1",
+    "/G1/G2/NET/SUB/JOB",
+)
 
 
 def build_config(path: Path, validated: dict[str, Any], problems: Sequence[str] = ()) -> Config:
@@ -453,7 +481,10 @@ class _Builder:
 
     def build(self, m: dict[str, Any]) -> Config:
         message, outbox, log = m["message"], m["outbox"], m["log"]
-        all_scopes = frozenset([m["default_scope"], *(s["name"] for s in m["scopes"])])
+        scopes = tuple(
+            Scope(s["name"], self._matcher(entry_label("scopes", i, s["name"]), s))
+            for i, s in enumerate(m["scopes"])
+        )
         return Config(
             path=self.path,
             language=message["language"],
@@ -465,11 +496,10 @@ class _Builder:
             fallback_level=m["fallback_level"],
             default_scope=m["default_scope"],
             self_guard=m["self_guard"],
-            scopes=tuple(
-                Scope(s["name"], self._matcher(entry_label("scopes", i, s["name"]), s))
-                for i, s in enumerate(m["scopes"])
+            scopes=scopes,
+            ignore=tuple(
+                self._ignore(i, r, m["default_scope"], scopes) for i, r in enumerate(m["ignore"])
             ),
-            ignore=tuple(self._ignore(i, r, all_scopes) for i, r in enumerate(m["ignore"])),
             routes=tuple(self._route(i, r) for i, r in enumerate(m["routes"])),
             destinations={
                 name: Destination(name, self._source(name, d), d["language"])
@@ -498,13 +528,15 @@ class _Builder:
             continue_=r["continue"],
         )
 
-    def _ignore(self, i: int, r: dict[str, Any], all_scopes: frozenset[str]) -> IgnoreRule:
+    def _ignore(
+        self, i: int, r: dict[str, Any], default_scope: str, scopes: tuple[Scope, ...]
+    ) -> IgnoreRule:
         key = entry_label("ignore", i, r["name"])
         matcher = self._matcher(key, r)
-        if matches_every_event(matcher, all_scopes):
+        if matches_every_event(matcher, default_scope, scopes):
             self.problems.append(
-                f"{key} would drop every alert: add event_ids, levels, scopes, units, services "
-                "or hosts to say which events it drops"
+                f"{key} would drop (nearly) every alert: add event_ids, levels, scopes, units, "
+                "services or hosts to say which events it drops"
             )
         return IgnoreRule(r["name"] or default_name("ignore", i), matcher)
 
@@ -638,22 +670,25 @@ def _is_file(path: str) -> bool:
         return False
 
 
-def matches_every_event(m: Matcher, all_scopes: frozenset[str]) -> bool:
-    """True if every event meets the conditions: none given, or only ones that always hold
-    (all four levels, every scope, a unit pattern like '/**')."""
+def matches_every_event(m: Matcher, default_scope: str, scopes: tuple[Scope, ...] = ()) -> bool:
+    """True if (nearly) every event meets the conditions: none given, or only ones that always
+    hold (all four levels, every scope or a scope that takes every unit, unit patterns that
+    together take every unit, like '/**')."""
+    every_scope = {default_scope, *(s.name for s in scopes)}
+    universal = {s.name for s in scopes if matches_every_event(s.matcher, default_scope)}
     return (
         m.event_ids is None
         and m.services is None
         and m.hosts is None
         and not m.exclude_units
         and (m.levels is None or m.levels >= frozenset(LEVELS))
-        and (m.scopes is None or m.scopes >= all_scopes)
-        and (m.units is None or any(matches_every_unit(p) for p in m.units))
+        and (m.scopes is None or m.scopes >= every_scope or bool(m.scopes & universal))
+        and (m.units is None or matches_every_unit(m.units))
     )
 
 
-def matches_every_unit(pattern: UnitPattern) -> bool:
-    return all(pattern.matches(path) for path in _SAMPLE_PATHS)
+def matches_every_unit(patterns: Sequence[UnitPattern]) -> bool:
+    return all(any(p.matches(path) for p in patterns) for path in _SAMPLE_PATHS)
 
 
 def mention_hint(value: str) -> str:

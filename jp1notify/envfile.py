@@ -17,6 +17,8 @@ import codecs
 import re
 from pathlib import Path
 
+from jp1notify.config import read_regular_file
+
 _LINE = re.compile(r"(?:export\s+)?((?i:EV:)[^\s=]+|[A-Za-z_][A-Za-z0-9_:.]*)\s*=(.*)")
 
 
@@ -26,7 +28,7 @@ class EnvFileError(Exception):
 
 def read_env_file(path: Path) -> dict[str, str]:
     try:
-        text = _decode(path.read_bytes())
+        text = _decode(read_regular_file(path))
     except OSError as exc:
         raise EnvFileError(f"cannot read the env file {path}: {exc.strerror or exc}") from None
     values: dict[str, str] = {}

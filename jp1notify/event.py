@@ -162,16 +162,19 @@ class Event(NamedTuple):
         EVTIME tell a rerun's second failure from the first (the execution ID stays the same
         across reruns). Without them, the notifier job's run does: each event starts a new
         generation of the monitoring jobnet. Without either, None: never a duplicate.
-        Without a unit, the message text stands in for it so that garbled events stay apart.
+        Without a unit, the message text stands in for it so that garbled events stay apart;
+        without either, date and time alone would merge different jobnets failing in the same
+        second, so only the run identity may tell a duplicate.
         """
+        what = self.unit.path or self.message
         facts = [
             self.event_id or self.raw_id or "",
             self.host or "",
             self.unit.service or "",
-            self.unit.path or (self.message or ""),
+            what or "",
             self.unit.exec_id or "",
         ]
-        if self.date and self.time:
+        if self.date and self.time and what:
             return "|".join([*facts, self.date, self.time])
         if self.run_id:
             return "|".join([*facts, "run", self.run_id])

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
 from datetime import datetime, tzinfo
 from typing import Any
 
-from jp1notify.config import Config
+from jp1notify.config import Config, cut
 from jp1notify.message import format_moment, parse_event_time
 from jp1notify.patterns import PatternError, compile_unit_pattern
 from jp1notify.store import Store, StoreError
@@ -33,7 +34,7 @@ def parse_since(text: str, now: float) -> float:
         return datetime.fromisoformat(text.strip()).timestamp()
     except (ValueError, OverflowError, OSError):
         raise HistoryError(
-            f"--since {text!r}: use a duration (30m, 2h, 7d) or a local date/time "
+            f"--since {cut(repr(text), 60)}: use a duration (30m, 2h, 7d) or a local date/time "
             "(2026-11-22 or 2026-11-22T02:00)"
         ) from None
 
@@ -48,8 +49,10 @@ def show_history(config: Config, args: argparse.Namespace) -> int:
     except (HistoryError, PatternError) as exc:
         print(f"jp1notify: {exc}", file=sys.stderr)
         return 64
-    if not (config.outbox.data_dir / "jp1notify.db").exists():
-        print(f"jp1notify: no history yet in {config.outbox.data_dir}", file=sys.stderr)
+    if not os.path.exists(config.outbox.data_dir / "jp1notify.db"):  # False for unusable paths too
+        print(
+            f"jp1notify: no history yet in {cut(str(config.outbox.data_dir), 160)}", file=sys.stderr
+        )
         return 0
     unit_filter = pattern.matches if pattern else None
     try:
@@ -104,11 +107,13 @@ def json_row(event: dict[str, Any], zone: tzinfo | None = None) -> dict[str, Any
 def format_when(event: dict[str, Any], zone: tzinfo | None = None) -> str:
     """`2026/11/22 02:13:05 JST`, the event's own time; `... (received 02:14:07)` when it reached
     jp1notify in another second; `received 2026/11/22 02:14:07 JST` when it has no usable time."""
-    received = _received(float(event["received_at"]), zone)
+    received = _received(event["received_at"], zone)
     moment = event_time(event, zone)
     if moment is None:
-        return f"received {format_moment(received, short=True)}"
+        return f"received {format_moment(received, short=True) if received else '(unknown time)'}"
     shown = format_moment(moment, short=True)
+    if received is None:
+        return shown
     if int(received.timestamp()) == int(moment.timestamp()):
         return shown
     same_day = received.date() == moment.date()
@@ -137,9 +142,11 @@ def _stored_event(event: dict[str, Any]) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _received(timestamp: float, zone: tzinfo | None) -> datetime:
-    return (
-        datetime.fromtimestamp(timestamp, zone)
-        if zone
-        else datetime.fromtimestamp(timestamp).astimezone()
-    )
+def _received(timestamp: Any, zone: tzinfo | None) -> datetime | None:
+    """When jp1notify recorded the event, or None for a stored time no clock can show (a
+    damaged row)."""
+    try:
+        moment = datetime.fromtimestamp(float(timestamp), zone)
+        return moment if zone else moment.astimezone()
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None

@@ -182,7 +182,9 @@ def render(
         "title": title,
         "text": body,
         "fields": _fields(event, classification, language, config, cuts),
-        "footer": escape(f"jp1notify {__version__} | {labels['route']}: {route_name}"),
+        "footer": escape(
+            f"jp1notify {__version__} | {labels['route']}: {_route_name(route_name, labels)}"
+        ),
     }
     timestamp = event_datetime(event, config.timezone)
     if timestamp:
@@ -201,6 +203,12 @@ def severity_text(severity: str | None, language: str) -> str | None:
     if severity is None or language != "ja":
         return severity
     return SEVERITIES_JA.get(severity.lower(), severity)
+
+
+def _route_name(name: str, labels: dict[str, str]) -> str:
+    """An unnamed route's name (`route #2`) in the message's language; a given name as is."""
+    number = name.removeprefix("route #")
+    return f"{labels['route']} #{number}" if number != name and number.isdigit() else name
 
 
 def _fields(

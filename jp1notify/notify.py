@@ -20,11 +20,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from jp1notify.classify import Classification, classify
-from jp1notify.config import Config, ConfigError
+from jp1notify.config import Config, ConfigError, cut
 from jp1notify.event import Event
 from jp1notify.logfile import LogFile
 from jp1notify.message import Rendered, render
-from jp1notify.redaction import redact
+from jp1notify.redaction import proxy_secrets, redact
 from jp1notify.routing import Decision, Delivery, route
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class Ending(StrEnum):
     FLUSHED = "flushed"
     BUSY = "busy"  # flush: another process is sending
     REQUEUED = "requeued"
+    USAGE = "usage"  # the command named something that is not there
 
 
 class Problem(StrEnum):
@@ -114,7 +115,7 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
     except StoreError as exc:
         run.say(
             f"warning: the store is not usable ({exc}); sending without it, so an undelivered "
-            f"event cannot be queued. Check that outbox.data_dir ({config.outbox.data_dir}) is "
+            f"event cannot be queued. Check that outbox.data_dir ({cut(str(config.outbox.data_dir), 160)}) is "
             "a writable local folder."
         )
         if ending:
@@ -266,7 +267,10 @@ def describe_duplicate(event: Event, received_at: float | None, states: list[Mes
 
 
 def _local(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    try:
+        return datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    except (ValueError, OverflowError, OSError):  # a damaged stored time
+        return "(unknown time)"
 
 
 def open_store(run: Invocation, config: Config) -> Store:
@@ -445,6 +449,7 @@ def _deliver(
     with delivery.Clients(config.http) as clients:
         if config.http.proxy:
             run.secrets.append(config.http.proxy)
+        run.secrets += proxy_secrets(environ)
         for plan in plans:
             name = plan.delivery.destination
             if plan.rendered.truncated:
@@ -466,7 +471,7 @@ def _deliver(
                 config.http,
                 deadline,
                 run.secrets,
-                patient=patient_timeout(config),
+                patient=patient_timeout(config, 1),
             )
             results.append(delivery.Result(name, verdict.disposition, attempts, verdict.reason))
     return results
@@ -548,9 +553,8 @@ def retry(
 
     if selection.to is not None and selection.to not in config.destinations:
         known = ", ".join(sorted(config.destinations))
-        raise ConfigError(
-            config.path, [f"--to {selection.to}: unknown destination (known: {known})"]
-        )
+        run.say(f"--to {cut(selection.to)}: no such destination in the config (known: {known})")
+        return Outcome(Ending.USAGE, None, {})
 
     def work(store: Store) -> tuple[int, DrainReport]:
         orphans = _orphans(store, config)

@@ -44,7 +44,7 @@ from jp1notify.config import Config, ConfigError, resolve_webhook
 from jp1notify.delivery import Disposition
 from jp1notify.event import Event
 from jp1notify.message import DigestItem, render, render_digest
-from jp1notify.redaction import redact
+from jp1notify.redaction import proxy_secrets, redact
 from jp1notify.store import DestinationState, Due, Pending, Store, StoreError
 
 # https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks: about one message
@@ -98,6 +98,14 @@ class DrainReport(NamedTuple):
     internal_errors: tuple[str, ...] = ()  # bugs met while sending (the messages stay queued)
 
 
+class Ready(NamedTuple):
+    """A pending message read back and ready to render."""
+
+    message: Pending
+    event: Event
+    mentions: tuple[str, ...]
+
+
 class LostLease(Exception):
     """Another process took the sender lease over: stop sending at once."""
 
@@ -122,6 +130,7 @@ class Sender:
         self.secrets = secrets  # webhook URLs read here are added, for redaction by the caller
         if config.http.proxy:
             secrets.append(config.http.proxy)  # it may carry user:password
+        secrets += proxy_secrets(environ)
         self.clock = clock  # wall clock: instants stored for other processes
         self.monotonic = monotonic  # this process's own budget and waits
         self.sleep = sleep
@@ -230,7 +239,7 @@ class Sender:
         if made is None:
             return
         payload, ids, interval = made
-        timeout = patient_timeout(self.config) if state.patient else self.config.http.timeout
+        timeout = patient_timeout(self.config, state.patient)
         self._renew(self.clock() + timeout + DEADLINE_GRACE + LEASE_TTL)
         verdict = delivery.attempt_once(clients, url, payload, timeout, self.secrets)
         self.posts += 1
@@ -278,6 +287,9 @@ class Sender:
     ) -> None:
         failures = state.failures + 1
         backoff = delivery.backoff(failures, self.rand, FAILURE_BACKOFF_CAP)
+        unanswered = state.patient + 1 if verdict.unanswered else 0
+        if unanswered > 1:  # Slack is slower than even a patient wait: each try may post again
+            backoff = FAILURE_BACKOFF_CAP
         self.store.mark_failed(
             ids,
             name,
@@ -285,7 +297,7 @@ class Sender:
             next_send_at=now + (verdict.retry_after or 0.0),
             backoff_until=now + (0.0 if verdict.retry_after else backoff),
             failures=failures,
-            patient=verdict.unanswered,
+            patient=unanswered,
         )
         self.retry_reasons.append(f"{name}: {reason}")
 
@@ -316,26 +328,30 @@ class Sender:
         """(payload, message ids it carries, seconds to wait before the next post), or None if
         the messages at hand could not be rendered (each such one is dead, with the reason:
         one bad message never holds the others)."""
-        events: list[tuple[Pending, Event]] = []
+        ready: list[Ready] = []
         for p in pending:
             try:
-                events.append((p, Event.from_dict(json.loads(p.event_json))))
-            except Exception as exc:  # noqa: BLE001 - a stored event this version cannot read
+                mentions = tuple(str(m) for m in json.loads(p.mentions_json))
+                ready.append(Ready(p, Event.from_dict(json.loads(p.event_json)), mentions))
+            except Exception as exc:  # noqa: BLE001 - a stored row this version cannot read
                 self._unrenderable(name, p, exc)
-        if len(events) > SINGLES_UP_TO:
+        if len(ready) > SINGLES_UP_TO:
             try:
-                return self._digest(events, language)
+                return self._digest(ready, language)
             except Exception as exc:  # noqa: BLE001 - send them one by one instead
                 self._note_bug(name, exc)
-        return self._single(name, events, language)
+        return self._single(name, ready, language)
 
     def _single(
-        self, name: str, events: list[tuple[Pending, Event]], language: str
+        self, name: str, ready: list[Ready], language: str
     ) -> tuple[dict[str, object], list[int], float] | None:
-        for p, event in events:
+        for r in ready:
+            p = r.message
             try:
                 classification = Classification(p.level, "", p.scope)
-                rendered = render(event, classification, p.route, p.mentions, language, self.config)
+                rendered = render(
+                    r.event, classification, p.route, r.mentions, language, self.config
+                )
             except Exception as exc:  # noqa: BLE001
                 self._unrenderable(name, p, exc)
                 continue
@@ -346,11 +362,11 @@ class Sender:
         return None
 
     def _digest(
-        self, events: list[tuple[Pending, Event]], language: str
+        self, ready: list[Ready], language: str
     ) -> tuple[dict[str, object], list[int], float]:
-        items = [DigestItem(e, p.level, p.mentions) for p, e in events]
+        items = [DigestItem(r.event, r.message.level, r.mentions) for r in ready]
         digest = render_digest(items, language, self.config)
-        ids = [events[i][0].id for i in digest.included]
+        ids = [ready[i].message.id for i in digest.included]
         return digest.payload, ids, self.config.outbox.digest_interval_seconds
 
     def _unrenderable(self, name: str, message: Pending, exc: Exception) -> None:

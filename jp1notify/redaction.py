@@ -9,7 +9,7 @@ jp1notify did not know them (a URL pasted into a message, a proxy error quoting 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote, urlsplit
 
 REDACTED = "[redacted]"
@@ -23,6 +23,7 @@ _WEBHOOK_PATHS = ("/services/", "/hooks/", "/triggers/")
 # Shapes found by patterns that rescan nothing (each run stops at a character it cannot hold).
 _SHAPES = re.compile(
     r"/services/T[0-9A-Za-z]+/B[0-9A-Za-z]+/[0-9A-Za-z]+"  # a webhook's path alone
+    r"|(?i:(?<=basic )|(?<=bearer ))[0-9A-Za-z+/=._~-]{8,}"  # credentials of an auth header
     r"|xox[a-z]-[0-9A-Za-z-]+"  # Slack tokens
     r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"  # user:password in a (proxy) URL
 )
@@ -70,8 +71,35 @@ def _variants(secrets: Iterable[str]) -> set[str]:
         out |= forms
         out |= {quote(form, safe="") for form in forms} | {quote(form) for form in forms}
         out |= {form.replace("/", "\\/") for form in forms}
+        out |= {encoded for form in forms if len(form) >= 8 for encoded in _base64(form)}
     out.discard("")
     return out
+
+
+def _base64(text: str) -> set[str]:
+    """`text` as it appears inside any base64 (how a proxy echoes Basic credentials, or a page
+    embeds a URL): the characters that encode only its bytes, at each of the three alignments
+    it can have in the encoded whole."""
+    import base64
+
+    data = text.encode("utf-8")
+    found = set()
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + data).decode("ascii")
+        start, end = 4 * -(-shift // 3), 4 * ((shift + len(data)) // 3)
+        if end - start >= 8:
+            found.add(encoded[start:end])
+    return found
+
+
+def proxy_secrets(environ: Mapping[str, str]) -> list[str]:
+    """Proxy URLs from the environment that carry credentials (HTTPS_PROXY, ..., any case):
+    secrets as much as `http.proxy`, though jp1notify never reads them itself."""
+    return [
+        value
+        for name, value in environ.items()
+        if name.upper() in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY") and "@" in value
+    ]
 
 
 def _parts(secret: str) -> set[str]:

@@ -65,11 +65,21 @@ def _variable(value: str) -> str:
             "this is a URL, not the name of an environment variable: name the variable that "
             "holds the URL (e.g. JP1NOTIFY_WEBHOOK_ALERTS), or use webhook_url"
         )
+    bare = value.strip("$%{}")
+    if bare != value and bare and all(c.isalnum() or c == "_" for c in bare):
+        raise ValueError(f"write the variable's bare name, {bare!r}, without $ or % signs")
     if "=" in value or any(ord(c) < 32 or c.isspace() for c in value):
         raise ValueError(
             "this is not the name of an environment variable (it has '=', a space or a "
             "control character)"
         )
+    return value
+
+
+def _name(value: str) -> str:
+    """A name shown in messages, logs and check-config: one line of printable text."""
+    if any(not c.isprintable() for c in value):
+        raise ValueError("a name must be one line of printable text (no tab, line break, ...)")
     return value
 
 
@@ -92,6 +102,7 @@ StrList = Annotated[list[str], BeforeValidator(_as_list)]
 LevelList = Annotated[list[Level], BeforeValidator(_as_list)]
 PathStr = Annotated[str, AfterValidator(_path)]
 VariableStr = Annotated[str, AfterValidator(_variable)]
+NameStr = Annotated[str, AfterValidator(_name)]
 WebhookFileStr = Annotated[str, AfterValidator(_webhook_file)]
 ProxyStr = Annotated[str, AfterValidator(_proxy)]
 
@@ -114,7 +125,7 @@ class MatchModel(_Model):
 
 
 class ScopeModel(_Model):
-    name: str = Field(min_length=1)
+    name: NameStr = Field(min_length=1)
     units: StrList | None = None
     exclude_units: StrList = []
     services: StrList | None = None
@@ -122,11 +133,11 @@ class ScopeModel(_Model):
 
 
 class IgnoreModel(MatchModel):
-    name: str | None = None
+    name: NameStr | None = None
 
 
 class RouteModel(MatchModel):
-    name: str | None = None
+    name: NameStr | None = None
     destination: StrList = Field(min_length=1)
     mention: StrList = []
     continue_: bool = Field(False, alias="continue")
@@ -186,11 +197,11 @@ class ConfigModel(_Model):
     log: LogModel = LogModel()
     levels: dict[str, Level] = {}
     fallback_level: Level = "warning"
-    default_scope: str = Field("other", min_length=1)
+    default_scope: NameStr = Field("other", min_length=1)
     self_guard: bool = True
     scopes: list[ScopeModel] = []
     ignore: list[IgnoreModel] = []
-    destinations: dict[str, DestinationModel] = Field(min_length=1)
+    destinations: dict[NameStr, DestinationModel] = Field(min_length=1)
     routes: list[RouteModel] = Field(min_length=1)
 
 
@@ -346,6 +357,8 @@ def _what_is_wrong(kind: str, loc: tuple[Any, ...], error: Any) -> str:
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return "must be a whole number" + quoted
     if kind in ("float_type", "float_parsing"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{shown(value, 24)} is far too large a number"
         return "must be a number" + quoted
     if kind == "finite_number":
         return "must be a number (not nan or inf)"
@@ -402,8 +415,10 @@ def _wrong_container(kind: str, loc: tuple[Any, ...], value: Any) -> str:
         return f"each entry must be a [[{loc[0]}]] table"
     if loc == ("destinations",):
         return "write a [destinations.<name>] table (one pair of brackets) for each destination"
-    if isinstance(value, list):
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         return f"write [{cut(name)}] (one pair of brackets); [[{cut(name)}]] makes a list of tables"
+    if isinstance(value, list):
+        return f"must be a [{cut(name)}] table of key = value lines, not a list"
     if len(loc) == 2 and loc[0] == "destinations":
         return (
             "must be a table: name each destination, [destinations.alerts], and put its keys "

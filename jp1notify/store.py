@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from jp1notify.bounds import STORE_WAIT
+from jp1notify.config import cut
 
 if TYPE_CHECKING:
     from jp1notify.classify import Classification
@@ -92,7 +93,7 @@ CREATE TABLE IF NOT EXISTS destinations (
     failures INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     batch_limit INTEGER,                    -- a refused digest is split: most messages per post (v2)
-    patient INTEGER NOT NULL DEFAULT 0      -- the last request got no answer: wait longer (v2)
+    patient INTEGER NOT NULL DEFAULT 0      -- requests in a row that got no answer (v2)
 );
 CREATE TABLE IF NOT EXISTS jobnets (
     unit TEXT PRIMARY KEY,          -- the jobnet's full path
@@ -169,7 +170,15 @@ def translate(exc: sqlite3.Error, path: Path) -> StoreError:
             exc, sqlite3.OperationalError | sqlite3.IntegrityError | sqlite3.ProgrammingError
         )
         problem = Problem.CORRUPT if corrupt else Problem.UNUSABLE
-    return StoreError(_MESSAGES[problem].format(path=path, detail=exc, busy=BUSY_TIMEOUT), problem)
+    detail = cut(str(exc), 200)
+    return StoreError(
+        _MESSAGES[problem].format(path=shown_path(path), detail=detail, busy=BUSY_TIMEOUT), problem
+    )
+
+
+def shown_path(path: Path) -> str:
+    """A path as messages show it: a very long one is cut, never echoed whole."""
+    return cut(str(path), 160)
 
 
 _MESSAGES = {
@@ -257,7 +266,7 @@ class Pending(NamedTuple):
     id: int
     destination: str
     route: str
-    mentions: tuple[str, ...]
+    mentions_json: str  # read by the sender, message by message (a garbled one dies alone)
     attempts: int
     event_json: str
     level: str
@@ -277,7 +286,7 @@ class Due(NamedTuple):
 class DestinationState(NamedTuple):
     failures: int
     batch_limit: int | None
-    patient: bool
+    patient: int  # requests in a row that got no answer: the next one waits longer
 
 
 class MessageState(NamedTuple):
@@ -318,7 +327,10 @@ class Store:
             data_dir.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
         except (OSError, ValueError) as exc:
-            raise StoreError(f"cannot open the store {path}: {exc}") from None
+            reason = (
+                exc.strerror if isinstance(exc, OSError) and exc.strerror else cut(str(exc), 200)
+            )
+            raise StoreError(f"cannot open the store {shown_path(path)}: {reason}") from None
         except sqlite3.Error as exc:
             raise translate(exc, path) from None
         store = cls(db, path)
@@ -338,7 +350,7 @@ class Store:
             return
         if self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
             raise StoreError(
-                f"cannot use the store {self.path}: its folder does not support SQLite's WAL "
+                f"cannot use the store {shown_path(self.path)}: its folder does not support WAL "
                 "mode; put outbox.data_dir on a local disk"
             )
         with self.write():
@@ -364,7 +376,7 @@ class Store:
             from jp1notify import __version__
 
             raise StoreError(
-                f"the store {self.path} was written by a newer jp1notify (store schema {version}; "
+                f"the store {shown_path(self.path)} was written by a newer jp1notify (store schema {version}; "
                 f"jp1notify {__version__} knows schema {SCHEMA_VERSION}). Run the newer jp1notify, "
                 "or move the file aside to start a new store (its messages are then not sent)",
                 Problem.NEWER,
@@ -394,7 +406,8 @@ class Store:
         problems = [row[0] for row in self.db.execute("PRAGMA quick_check(5)")]
         if problems != ["ok"]:
             raise StoreError(
-                f"the store {self.path} is damaged ({'; '.join(problems)[:200]})", Problem.CORRUPT
+                f"the store {shown_path(self.path)} is damaged ({cut('; '.join(problems), 200)})",
+                Problem.CORRUPT,
             )
 
     # -- intake ------------------------------------------------------------------------------
@@ -554,11 +567,7 @@ class Store:
         row = self.db.execute(
             "SELECT failures, batch_limit, patient FROM destinations WHERE name = ?", (name,)
         ).fetchone()
-        return (
-            DestinationState(row[0], row[1], bool(row[2]))
-            if row
-            else DestinationState(0, None, False)
-        )
+        return DestinationState(row[0], row[1], row[2]) if row else DestinationState(0, None, 0)
 
     @_guarded
     def pending_for(
@@ -574,9 +583,7 @@ class Store:
             f" WHERE m.state = 'pending' AND m.destination = ? AND {ready} ORDER BY m.id LIMIT ?",
             (destination, *args, limit),
         )
-        return [
-            Pending(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6], r[7]) for r in rows
-        ]
+        return [Pending(*r) for r in rows]
 
     @_guarded
     def mark_sent(
@@ -609,7 +616,7 @@ class Store:
         next_send_at: float,
         backoff_until: float,
         failures: int,
-        patient: bool = False,
+        patient: int = 0,
     ) -> None:
         """A retryable failure: the messages stay pending; the destination waits."""
         with self.write() as db:
@@ -687,7 +694,7 @@ class Store:
         error: str | None,
         *,
         batch_limit: int | None = None,
-        patient: bool = False,
+        patient: int = 0,
     ) -> None:
         db.execute(
             "INSERT INTO destinations(name, next_send_at, backoff_until, failures, last_error,"
@@ -695,7 +702,7 @@ class Store:
             " next_send_at = excluded.next_send_at, backoff_until = excluded.backoff_until,"
             " failures = excluded.failures, last_error = excluded.last_error,"
             " batch_limit = excluded.batch_limit, patient = excluded.patient",
-            (name, next_send_at, backoff_until, failures, error, batch_limit, int(patient)),
+            (name, next_send_at, backoff_until, failures, error, batch_limit, patient),
         )
 
     @_guarded
@@ -742,9 +749,13 @@ class Store:
         source: str | None,
         orphans_of: Sequence[str],
     ) -> tuple[str, list[Any]]:
-        if ids:
-            where = f"id IN ({','.join('?' * len(ids))}) AND state != 'pending'"
-            args: list[Any] = list(ids)
+        if ids:  # any state but pending; a pending one too if its destination is gone
+            orphans = ",".join("?" * len(orphans_of))
+            where = (
+                f"id IN ({','.join('?' * len(ids))}) AND (state != 'pending'"
+                f" OR destination IN ({orphans}))"
+            )
+            args: list[Any] = [*ids, *orphans_of]
         else:
             states = "state IN ('dead', 'pending')" if source in orphans_of else "state = 'dead'"
             where, args = states, []

@@ -23,6 +23,7 @@ from jp1notify.config import (
     WebhookError,
     cut,
     entry_label,
+    matches_every_event,
     resolve_webhook,
     shown,
 )
@@ -79,8 +80,8 @@ def _settings(config: Config) -> list[str]:
     zone = config.timezone_name or "this machine's local zone"
     lines = [
         f"Messages: language {config.language}, EVDATE/EVTIME read in {zone}",
-        f"Logs: {config.log_dir} (kept {config.log_retention_days} days)",
-        f"Outbox: {config.outbox.data_dir} (settled events kept {config.outbox.retention_days} days;"
+        f"Logs: {cut(str(config.log_dir), 160)} (kept {config.log_retention_days} days)",
+        f"Outbox: {cut(str(config.outbox.data_dir), 160)} (settled events kept {config.outbox.retention_days} days;"
         f" a sender spends at most {config.outbox.drain_seconds:g}s, digests every"
         f" {config.outbox.digest_interval_seconds:g}s during storms)",
         f"HTTP: timeout {config.http.timeout:g}s (without a usable store: up to "
@@ -253,7 +254,17 @@ def describe_matcher(m: Matcher) -> str:
 
 
 def _route_warnings(config: Config) -> list[str]:
-    warnings = []
+    warnings = [
+        f"ignore {r.name!r} drops every event except units "
+        f"{', '.join(p.glob for p in r.matcher.exclude_units)}: make sure those patterns match "
+        "the jobnets you want to hear about (to notify only some units, routes with units are "
+        "the usual way)"
+        for r in config.ignore
+        if r.matcher.exclude_units
+        and matches_every_event(
+            r.matcher._replace(exclude_units=()), config.default_scope, config.scopes
+        )
+    ]
     if not any(r.matcher.is_catch_all for r in config.routes):
         warnings.append(
             "no catch-all route: an event that matches no route and no ignore rule notifies "

@@ -245,7 +245,7 @@ def test_an_ignore_rule_that_drops_every_alert_is_refused(tmp_path, rule):
     scopes = '[[scopes]]\nname = "production"\nunits = ["/PROD/**"]\n'
     text = scopes + DESTINATION + f"[[ignore]]\n{rule}\n" + ROUTE
     (line,) = refused(check(tmp_path, text))
-    assert line.startswith("ignore #1") and "would drop every alert" in line
+    assert line.startswith("ignore #1") and "would drop (nearly) every alert" in line
     assert "event_ids, levels, scopes, units, services or hosts" in line
 
 
@@ -344,14 +344,16 @@ def test_an_unreadable_webhook_file_is_only_a_warning(tmp_path, monkeypatch):
     config = make_config(
         f"[destinations.alerts]\nwebhook_url_file = '{hook}'\n" + ROUTE, tmp_path / "c.toml"
     )
-    real = Path.read_text
+    import jp1notify.config
 
-    def denied(self: Path, *args, **kwargs):
-        if self == hook:
+    real = jp1notify.config.read_regular_file
+
+    def denied(path: Path) -> bytes:
+        if path == hook:
             raise PermissionError(13, "Permission denied")
-        return real(self, *args, **kwargs)
+        return real(path)
 
-    monkeypatch.setattr(Path, "read_text", denied)
+    monkeypatch.setattr(jp1notify.config, "read_regular_file", denied)
     text, errors = summarize(config, {})
     assert errors == []
     assert "cannot read" in text.partition("Warnings:")[2] and "Permission denied" in text
@@ -512,3 +514,34 @@ def test_huge_names_are_cut_in_the_gate_lines(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("destinations.ddd") and "…" in lines[0]
     warnings = result.stdout.partition("Warnings:")[2]
     assert "V" * 100 not in warnings and "…" in warnings
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        'units = ["/*", "/*/*", "/*/*/*", "/*/*/*/*", "/*/*/*/*/*"]',
+        'scopes = ["all"]',
+        'scopes = ["all", "production"]\nlevels = ["error", "warning", "info", "success"]',
+    ],
+)
+def test_ignore_rules_that_drop_nearly_everything_are_refused(tmp_path, rule):
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[[scopes]]\nname = "all"\nunits = ["/**"]\n[[scopes]]\nname = "production"\n'
+        f'units = ["/PROD/**"]\n[[ignore]]\n{rule}\n[destinations.a]\nwebhook_url_env = "X"\n'
+        '[[routes]]\ndestination = "a"\n',
+        encoding="utf-8",
+    )
+    result = run(["check-config", "--config", str(config)], clean_env())
+    assert result.returncode == 78 and "would drop (nearly) every alert" in result.stderr
+
+
+def test_an_ignore_rule_keeping_only_some_units_gets_a_warning(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[[ignore]]\nexclude_units = ["/PROD/**"]\n[destinations.a]\nwebhook_url_env = "X"\n'
+        '[[routes]]\ndestination = "a"\n',
+        encoding="utf-8",
+    )
+    result = run(["check-config", "--config", str(config)], clean_env())
+    assert result.returncode == 0 and "drops every event except units /PROD/**" in result.stdout

@@ -130,3 +130,11 @@ def test_a_rerun_of_the_same_notifier_job_is_a_duplicate(tmp_path, slack):
     stderr = send_twice(env, env)
     assert "was already recorded at" in stderr[1]
     assert len(slack.payloads("alerts")) == 1
+
+
+def test_without_unit_and_message_date_and_time_do_not_merge_different_events():
+    base = {"EVID": "4104:0", "EVDATE": "2026/11/22", "EVTIME": "02:00:00", "EVHOST": "jp1mgr01"}
+    assert parse_event(base).dedup_key is None
+    first = parse_event({**base, "AJSEXECID": "@X0"}).dedup_key
+    second = parse_event({**base, "AJSEXECID": "@X1"}).dedup_key
+    assert first and second and first != second

@@ -16,7 +16,7 @@ from jp1notify.message import (
 )
 from jp1notify.routing import route
 
-from conftest import MINIMAL, make_config
+from conftest import MINIMAL, event_env, make_config
 
 CONFIG = make_config(
     MINIMAL.replace('destination = "alerts"', 'destination = "alerts"\nmention = "here"')
@@ -295,3 +295,20 @@ def test_japanese_labels_have_no_english_words():
     assert set(LABELS["ja"]) == set(LABELS["en"])
     for key, label in LABELS["ja"].items():
         assert not re.search(r"[A-Za-z]", allowed.sub("", label)), (key, label)
+
+
+def test_an_unnamed_route_is_named_in_the_message_language():
+    config = make_config(MINIMAL)
+    event = parse_event(event_env())
+    classification = classify(event, config)
+    footer_ja = render(event, classification, "route #2", (), "ja", config).payload["attachments"][
+        0
+    ]["footer"]
+    footer_en = render(event, classification, "route #2", (), "en", config).payload["attachments"][
+        0
+    ]["footer"]
+    named = render(event, classification, "prod", (), "ja", config).payload["attachments"][0][
+        "footer"
+    ]
+    assert footer_ja.endswith("ルート: ルート #2") and footer_en.endswith("route: route #2")
+    assert named.endswith("ルート: prod")

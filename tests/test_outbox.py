@@ -245,3 +245,26 @@ def test_a_failure_quoting_the_webhook_url_is_stored_redacted(store, clock):
     row = store.history(None, None, "pending", 1)[0]["messages"][0]
     assert "alertsecret" not in row["last_error"] and "[redacted]" in row["last_error"]
     assert all("alertsecret" not in reason for reason in report.retry_reasons)
+
+
+@respx.mock
+def test_unanswered_requests_make_the_next_ones_patient_then_spaced(store, clock):
+    """A slow Slack that posts but answers late: each retry may post again, so the waits grow
+    (timeout, 3x at least 30 s, twice that) and after two in a row the tries are a minute apart."""
+    waited = []
+
+    def slow(request):
+        waited.append(request.extensions["timeout"]["read"])
+        if len(waited) < 3:
+            raise httpx.ReadTimeout("no answer in time")
+        return httpx.Response(200, text="ok")
+
+    respx.post(ALERTS).mock(side_effect=slow)
+    enqueue(store, clock)
+    report, _ = drain(store, clock)
+    assert waited == [10.0, 30.0] and report.stopped == "waiting" and report.sent == 0
+    assert clock.sleeps == [0.5]  # the minute-long wait is left to the next sender
+    clock.now += 61
+    report, _ = drain(store, clock)
+    assert waited == [10.0, 30.0, 60.0] and report.sent == 1
+    assert store.destination_state("alerts").patient == 0

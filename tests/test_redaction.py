@@ -47,3 +47,28 @@ def test_a_secret_is_redacted_in_every_form_a_server_may_echo_it():
         for secret in ("XyZsecretToken0123456789", "SiGnAtUrE0123456789xyz", "s3cretpw"):
             assert secret not in out, (echo, out)
         assert out.startswith("error: ") and out.endswith(" (end)")
+
+
+def test_a_secret_inside_base64_is_redacted_whatever_surrounds_it():
+    import base64
+
+    hook = "http://127.0.0.1:5555/services/T0FAKE/B0FAKE/XyZsecretToken0123456789"
+    proxy = "http://jp1user:Pr0xyPassw0rdZZ@proxy.example:3128"
+    for before in ("", "a", "ab", "blocked url="):
+        for secret in (hook, "jp1user:Pr0xyPassw0rdZZ"):
+            echoed = base64.b64encode(f"{before}{secret} and more".encode()).decode()
+            out = redact(f"page {echoed}", [hook, proxy])
+            assert REDACTED in out
+            for kept in out.replace(REDACTED, " ").split():
+                decoded = base64.b64decode(kept + "===", validate=False) if kept != "page" else b""
+                assert b"secretToken" not in decoded and b"Passw0rd" not in decoded
+
+
+def test_credentials_of_an_auth_header_and_of_proxy_variables():
+    from jp1notify.redaction import proxy_secrets
+
+    assert redact("Authorization: Basic am9objpzZWNyZXQ=") == f"Authorization: Basic {REDACTED}"
+    assert "tok3n" not in redact("proxy said: bearer abc.tok3n-123456")
+    environ = {"https_proxy": "http://u:pw123456@p:8080", "HTTP_PROXY": "http://p:8080", "X": "@"}
+    assert proxy_secrets(environ) == ["http://u:pw123456@p:8080"]
+    assert "pw123456" not in redact("upstream failed for u:pw123456", proxy_secrets(environ))
