@@ -619,3 +619,23 @@ def test_a_very_long_data_dir_gives_short_lines_and_no_traceback(tmp_path, slack
         assert max(map(len, (result.stdout + result.stderr).splitlines() or [""])) < 600
     sent = site.send(0)  # no store: sent directly
     assert sent.returncode == 0 and "delivered to alerts" in sent.stderr
+
+
+def test_the_watchdog_ends_a_run_that_outlives_its_bound(tmp_path):
+    """Every step is bounded on its own; the watchdog is the last line of defence. Here a run
+    is made to hang (a sleep) with a bound of half a second."""
+    import sys
+
+    script = (
+        "import time, jp1notify.bounds as bounds\n"
+        "bounds.run_bound = lambda config: 0.5\n"
+        "from jp1notify.cli import _start_watchdog\n"
+        "_start_watchdog(None, 'send')\n"
+        "time.sleep(30)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=20
+    )
+    assert done.returncode == 75
+    assert "send stopped after 0s, the longest it may run" in done.stderr
+    assert "recorded events stay queued" in done.stderr
