@@ -33,10 +33,11 @@ from jp1notify import __version__
 from jp1notify.catalog import LEVELS
 from jp1notify.event import normalize_event_id
 from jp1notify.patterns import PatternError, UnitPattern, compile_unit_pattern
+from jp1notify.redaction import Secrets
 
 CONFIG_ENV = "JP1NOTIFY_CONFIG"
 DEFAULT_CONFIG = Path("config") / "jp1notify.toml"
-CACHE_FORMAT = 2  # bump when the cached data changes shape: an older cache is then a miss
+CACHE_FORMAT = 3  # bump when the cached data changes shape: an older cache is then a miss
 IN_CONFIG_FILE = "(in the config file)"  # what the cache holds instead of a secret
 
 
@@ -121,27 +122,36 @@ class Route(NamedTuple):
     destinations: tuple[str, ...]
     mentions: tuple[str, ...]  # Slack mention markup: "<!channel>", "<!subteam^S0123>"
     continue_: bool
+    recovery: bool = True  # tell its destinations when the incident is resolved
 
 
 class WebhookSource(NamedTuple):
-    """Where a destination's webhook URL comes from: kind is "url", "env" or "file"."""
+    """Where a destination's secret (webhook URL, token) comes from: kind is "url" (written in
+    the config), "env" or "file"."""
 
     kind: str
     ref: str  # the variable name or file path; for "url", the key path in the config file
+    key: str = "webhook_url"  # the config key of the secret: webhook_url, token
 
     def describe(self) -> str:
-        """Operator-facing description that never contains the URL itself."""
+        """Operator-facing description that never contains the secret itself."""
         if self.kind == "env":
             return f"environment variable {cut(self.ref)}"
         if self.kind == "file":
             return f"file {cut(self.ref, 200)}"
-        return "webhook_url in the config (redacted)"
+        return f"{self.key} in the config (redacted)"
+
+
+SecretSource = WebhookSource
 
 
 class Destination(NamedTuple):
     name: str
     source: WebhookSource
     language: str | None
+    kind: str = "slack_webhook"  # destinations.Kind
+    channel: str | None = None  # slack_bot: the channel ID
+    api_url: str | None = None  # slack_bot: the Web API's base URL (None: Slack's)
 
 
 class HttpSettings(NamedTuple):
@@ -315,8 +325,9 @@ def _without_secrets(validated: dict[str, Any]) -> dict[str, Any]:
     They are read from the config file when needed (`_literal_webhook`, `_from_cache`)."""
     data: dict[str, Any] = json.loads(json.dumps(validated))
     for destination in data.get("destinations", {}).values():
-        if destination.get("webhook_url"):
-            destination["webhook_url"] = IN_CONFIG_FILE
+        for key in ("webhook_url", "token"):
+            if destination.get(key):
+                destination[key] = IN_CONFIG_FILE
     http = data.get("http", {})
     if "@" in (http.get("proxy") or ""):
         http["proxy"] = IN_CONFIG_FILE
@@ -335,34 +346,59 @@ def _toml_string(data: bytes, *keys: str) -> str:
     return value
 
 
-def resolve_webhook(destination: Destination, config: Config, environ: Mapping[str, str]) -> str:
-    """The webhook URL of a destination, read now. Raises WebhookError naming the key to fix."""
+def read_secret(
+    destination: Destination, config: Config, environ: Mapping[str, str], secrets: Secrets
+) -> str:
+    """The one place that reads a destination's secret (webhook URL or token), now, and marks it
+    secret for this invocation (`secrets`: redacted from every output). Raises WebhookError
+    naming the key to fix, never echoing the value."""
+    value = _resolve_secret(destination, config, environ)
+    secrets.add(value)
+    return value
+
+
+def _resolve_secret(destination: Destination, config: Config, environ: Mapping[str, str]) -> str:
     source = destination.source
     key = f"destinations.{cut(destination.name)}"
+    what = "webhook URL" if source.key == "webhook_url" else source.key
     if source.kind == "env":
-        url = environ.get(source.ref, "").strip()
-        if not url:
+        value = environ.get(source.ref, "").strip()
+        if not value:
             raise WebhookError(
                 config.path,
-                f"{key}.webhook_url_env: environment variable {cut(source.ref)} is not set or "
+                f"{key}.{source.key}_env: environment variable {cut(source.ref)} is not set or "
                 "empty",
                 local=True,
             )
     elif source.kind == "file":
-        url = _read_webhook_file(config.path, f"{key}.webhook_url_file", source.ref)
+        value = _read_secret_file(config.path, f"{key}.{source.key}_file", source.ref, what)
     else:
-        url = _literal_webhook(config.path, destination.name)
-    problem = check_webhook_url(url)
+        value = _literal_secret(config.path, destination.name, source.key)
+    problem = check_webhook_url(value) if source.key == "webhook_url" else check_token(value)
     if problem:
-        raise WebhookError(
-            config.path, f"{key}: the webhook URL from {source.describe()} {problem}"
-        )
-    return url
+        raise WebhookError(config.path, f"{key}: the {what} from {source.describe()} {problem}")
+    return value
 
 
-def _read_webhook_file(path: Path, key: str, file: str) -> str:
+def resolve_webhook(destination: Destination, config: Config, environ: Mapping[str, str]) -> str:
+    """A destination's secret, read now, for checks that keep it to themselves (check-config)."""
+    return _resolve_secret(destination, config, environ)
+
+
+def check_token(token: str) -> str | None:
+    """Why a Slack token is unusable, or None; a phrase that never contains the token."""
+    if "://" in token:
+        return 'is a URL, not a token: for a webhook URL use kind = "slack_webhook"'
+    if not token.isascii() or not token.isprintable() or " " in token:
+        return "has spaces or characters a token never has: copy it again from Slack"
+    if not token.startswith("xox"):
+        return "is not a Slack token (a bot token starts with xoxb-): copy it again from Slack"
+    return None
+
+
+def _read_secret_file(path: Path, key: str, file: str, what: str) -> str:
     try:
-        url = read_regular_file(Path(file)).decode("utf-8-sig").strip()
+        value = read_regular_file(Path(file)).decode("utf-8-sig").strip()
     except PermissionError as exc:
         raise WebhookError(
             path,
@@ -375,17 +411,18 @@ def _read_webhook_file(path: Path, key: str, file: str) -> str:
     except ValueError:
         raise WebhookError(
             path,
-            f"{key}: {cut(file, 200)} is not UTF-8 text: save it as UTF-8, the URL on one line",
+            f"{key}: {cut(file, 200)} is not UTF-8 text: save it as UTF-8, the {what} on one line",
         ) from None
-    if not url:
-        raise WebhookError(path, f"{key}: {cut(file, 200)} is empty: put the webhook URL in it")
-    return url
+    if not value:
+        raise WebhookError(path, f"{key}: {cut(file, 200)} is empty: put the {what} in it")
+    return value
 
 
-def _literal_webhook(path: Path, name: str) -> str:
-    """A `webhook_url` written in the config: read from the file when needed, never kept."""
+def _literal_secret(path: Path, name: str, key: str) -> str:
+    """A `webhook_url` or `token` written in the config: read from the file when needed, never
+    kept (the cache holds no secret)."""
     try:
-        return _toml_string(read_regular_file(path), "destinations", name, "webhook_url").strip()
+        return _toml_string(read_regular_file(path), "destinations", name, key).strip()
     except (OSError, ValueError, KeyError, TypeError):
         return ""
 
@@ -502,8 +539,7 @@ class _Builder:
             ),
             routes=tuple(self._route(i, r) for i, r in enumerate(m["routes"])),
             destinations={
-                name: Destination(name, self._source(name, d), d["language"])
-                for name, d in m["destinations"].items()
+                name: self._destination(name, d) for name, d in m["destinations"].items()
             },
             http=self._http(m["http"]),
             outbox=OutboxSettings(
@@ -526,6 +562,7 @@ class _Builder:
             destinations=tuple(r["destination"]),
             mentions=tuple(filter(None, mentions)),
             continue_=r["continue"],
+            recovery=r.get("recovery", True),
         )
 
     def _ignore(
@@ -605,12 +642,31 @@ class _Builder:
         self.problems.append(f"{key}: {shown(value)} is not a mention{mention_hint(value)}")
         return ""
 
-    def _source(self, name: str, d: dict[str, Any]) -> WebhookSource:
-        if d["webhook_url_env"]:
-            return WebhookSource("env", d["webhook_url_env"])
-        if d["webhook_url_file"]:
-            return WebhookSource("file", str(resolve_path(self.base, d["webhook_url_file"])))
-        return WebhookSource("url", f"destinations.{name}.webhook_url")
+    def _destination(self, name: str, d: dict[str, Any]) -> Destination:
+        from jp1notify.destinations import SECRET_KEYS, Kind
+
+        kind = Kind(d.get("kind") or Kind.SLACK_WEBHOOK)
+        api_url = d.get("api_url") or None
+        if api_url:
+            problem = check_webhook_url(api_url)
+            if problem:
+                problem = problem.replace("hooks.slack.com/services/...", "slack.com/api/")
+                self.problems.append(f"destinations.{cut(name)}.api_url: the URL {problem}")
+        return Destination(
+            name,
+            self._source(name, d, SECRET_KEYS[kind]),
+            d["language"],
+            kind.value,
+            d.get("channel") or None,
+            api_url,
+        )
+
+    def _source(self, name: str, d: dict[str, Any], key: str) -> WebhookSource:
+        if d.get(f"{key}_env"):
+            return WebhookSource("env", d[f"{key}_env"], key)
+        if d.get(f"{key}_file"):
+            return WebhookSource("file", str(resolve_path(self.base, d[f"{key}_file"])), key)
+        return WebhookSource("url", f"destinations.{name}.{key}", key)
 
     def _timezone(self, name: str | None) -> tzinfo | None:
         if name is None:

@@ -1,21 +1,23 @@
-"""Delivery: one POST to a Slack incoming webhook within a total deadline, and what the answer means.
+"""Delivery: one HTTP POST within a total deadline, and the dispositions its answer can have.
 
-Every attempt ends with one `Disposition` (`judge` for an HTTP answer, `judge_error` for a failure):
-- DELIVERED: Slack answered `ok`;
-- RETRY: the way to Slack failed (network error, timeout, 5xx, 429 with Retry-After, a proxy asking for
-  credentials, a redirect from a captive portal, a TLS trust problem fixed on our side): try later;
-- REFUSED: something that is not Slack refused this request (an HTML 403 page of a filtering proxy, an
-  unknown 4xx): retried later too, but a digest is split so that one message cannot hold the others;
-- INVALID: Slack refused this payload (`invalid_payload`, ...): a digest is split, a single message dies;
-- GONE: Slack says the webhook or its channel is gone or forbidden: every message to it dies;
-- UNUSABLE: the webhook URL cannot be used at all (fixed in the config): the messages stay queued.
-Only Slack's own error codes are final (https://docs.slack.dev/messaging/sending-messages-using-
-incoming-webhooks#handling_errors); any other answer is retried, with its reason shown.
+Every attempt ends with one `Disposition` (a kind's `judge` for an HTTP answer, each kind in
+jp1notify/destinations/ with its own table; `judge_error` here for a failure to get one):
+- DELIVERED: the destination accepted it;
+- RETRY: the way there failed (network error, timeout, 5xx, 429 with Retry-After, a proxy asking
+  for credentials, a redirect from a captive portal, a TLS trust problem fixed on our side): try later;
+- REFUSED: something that is not the destination refused this request (an HTML 403 page of a
+  filtering proxy, an unknown 4xx): retried later too, but a digest is split so that one message
+  cannot hold the others;
+- INVALID: the destination refused this payload: a digest is split, a single message dies;
+- GONE: the destination says it is gone or forbidden (webhook revoked, channel archived, token
+  invalid): every message to it dies, with the operator's next step;
+- UNUSABLE: the destination cannot be used at all as configured: the messages stay queued.
 
-A request never outlives its deadline: httpx's timeouts apply per read (a server trickling header bytes
-would defeat them), so the request runs in a worker thread that is abandoned at the deadline. Reasons
-are built from status codes, Slack's error codes and redacted, cut excerpts: never the webhook URL.
-`post` (used only without a store) retries within a budget; the outbox retries with the store.
+A request never outlives its deadline: httpx's timeouts apply per read (a server trickling header
+bytes would defeat them), so the request runs in a worker thread that is abandoned at the deadline.
+Answers are read raw and bounded; reasons are built from status codes, error codes and redacted,
+cut excerpts: never a URL, token or other secret. `post` (used only without a store) retries
+within a budget; the outbox retries with the store.
 """
 
 from __future__ import annotations
@@ -53,35 +55,6 @@ RETRY = Disposition.RETRY
 # The dispositions that end a message: with no store to keep it, and in the direct-send summary.
 FINAL = frozenset({Disposition.INVALID, Disposition.GONE})
 
-# Slack's documented webhook errors and what an operator should do about them.
-# Payload refusals: the message is wrong, the webhook is fine.
-INVALID_HINTS = {
-    "invalid_payload": "Slack refused the message format; report it with the --dry-run output",
-    "no_text": "Slack found no text in the message; report it with the --dry-run output",
-    "too_many_attachments": "Slack refused the message size; report it with the --dry-run output",
-    "invalid_attachments": "Slack refused the message format; report it with the --dry-run output",
-    "invalid_blocks": "Slack refused the message format; report it with the --dry-run output",
-    "msg_too_long": "Slack refused the message size; report it with the --dry-run output",
-}
-# Destination refusals: nothing can be posted through this webhook until it is fixed.
-GONE_HINTS = {
-    "user_not_found": "the webhook's user no longer exists; create a new webhook",
-    "channel_not_found": "the webhook's channel no longer exists; create a new webhook",
-    "channel_is_archived": "the channel is archived; unarchive it or create a new webhook",
-    "action_prohibited": "a Slack admin has restricted this webhook; ask them or create a new one",
-    "posting_to_general_channel_denied": "only admins may post to this channel; use another channel",
-    "invalid_token": "the webhook was revoked; create a new webhook",
-    "invalid_auth": "the webhook was revoked; create a new webhook",
-    "token_revoked": "the webhook was revoked; create a new webhook",
-    "no_service": "the webhook was removed or disabled; create a new webhook",
-    "no_service_id": "the webhook URL is incomplete; copy it again from Slack",
-    "no_team": "the webhook URL is incomplete; copy it again from Slack",
-    "team_disabled": "the Slack workspace is disabled",
-}
-HINTS = {**INVALID_HINTS, **GONE_HINTS}
-# Slack's own "slow down" codes (https://docs.slack.dev/apis/web-api/rate-limits).
-RATE_CODES = frozenset({"rate_limited", "ratelimited", "message_limit_exceeded"})
-
 # Slack's own Retry-After values are a few seconds; a proxy's "86400" must not hold every alert for a
 # day. Longer values are cut to this (README: "Retry-After").
 MAX_RETRY_AFTER = 60.0
@@ -96,6 +69,11 @@ class Verdict(NamedTuple):
     reason: str  # for operators; never contains the URL
     retry_after: float | None = None
     unanswered: bool = False  # the request may have reached Slack, but no answer came back
+    data: dict[str, Any] | None = None  # the answer's JSON object, for kinds that read it
+
+
+# How a kind classifies an HTTP answer: (status, redacted body, redacted lower-case headers).
+Judge = Callable[[int, str, Mapping[str, str]], Verdict]
 
 
 class Result(NamedTuple):
@@ -105,40 +83,6 @@ class Result(NamedTuple):
     outcome: Disposition
     attempts: int
     reason: str
-
-
-def judge(status: int, body: str, headers: Mapping[str, str]) -> Verdict:
-    """Classify a webhook answer by status and body (Slack's error code is in the body). The body
-    and headers must already be redacted (attempt_once does it)."""
-    code = slack_code(body)
-    if status == 200 and code == "ok":
-        return Verdict(DELIVERED, "ok")
-    if status == 429 or code in RATE_CODES:
-        return Verdict(RETRY, f"rate limited (HTTP {status})", retry_after(headers, body))
-    if status >= 500 or status == 408:
-        wait = retry_after(headers, body) if "retry-after" in headers else None
-        said = (
-            f"Slack answered HTTP {status} {code}"
-            if code
-            else f"HTTP {status}, {describe_body(body)}"
-        )
-        return Verdict(RETRY, said, wait)
-    if status == 407:
-        return Verdict(
-            RETRY, "the proxy asks for credentials (HTTP 407): put user:password in http.proxy"
-        )
-    if 300 <= status < 400:
-        return Verdict(RETRY, _redirect_reason(status, headers))
-    if code in INVALID_HINTS:
-        return Verdict(Disposition.INVALID, f"Slack answered HTTP {status} {code}: {HINTS[code]}")
-    if code in GONE_HINTS:
-        return Verdict(Disposition.GONE, f"Slack answered HTTP {status} {code}: {HINTS[code]}")
-    what = f"an answer that is not Slack's (HTTP {status}, {describe_body(body)})"
-    if 200 <= status < 300:  # a proxy's login page or a captive portal answered instead of Slack
-        return Verdict(RETRY, f"{what}; check http.proxy and the network")
-    return Verdict(
-        Disposition.REFUSED, f"{what}; a proxy or filter may be blocking it: check http.proxy"
-    )
 
 
 def judge_error(exc: BaseException) -> Verdict:
@@ -163,10 +107,12 @@ def judge_error(exc: BaseException) -> Verdict:
             "its CA certificate (PEM)",
         )
     if isinstance(exc, httpx.ProxyError):
-        return Verdict(RETRY, f"proxy error: {_cut(detail)}")
+        return Verdict(RETRY, f"proxy error: {cut_text(detail)}")
     if isinstance(exc, (httpx.HTTPError, OSError)):
-        return Verdict(RETRY, f"network error: {_cut(detail)}")
-    return Verdict(RETRY, f"unexpected error while sending ({type(exc).__name__}: {_cut(detail)})")
+        return Verdict(RETRY, f"network error: {cut_text(detail)}")
+    return Verdict(
+        RETRY, f"unexpected error while sending ({type(exc).__name__}: {cut_text(detail)})"
+    )
 
 
 def backoff(attempt: int, rand: Callable[[], float], cap: float = BACKOFF_CAP) -> float:
@@ -174,7 +120,9 @@ def backoff(attempt: int, rand: Callable[[], float], cap: float = BACKOFF_CAP) -
     return min(cap, BACKOFF_BASE * 2 ** (min(attempt, 60) - 1)) * (0.5 + rand() / 2)
 
 
-def make_client(settings: HttpSettings, tls: bool = True) -> httpx.Client:
+def make_client(
+    settings: HttpSettings, tls: bool = True, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
     """An httpx client. TLS verification is always on; with `tls=False` (plain-http loopback
     URLs of tests and benchmarks) the context verifies against no trust anchors at all, so the
     CA bundle is not loaded (about 30 ms) and no TLS connection could succeed by accident."""
@@ -192,6 +140,7 @@ def make_client(settings: HttpSettings, tls: bool = True) -> httpx.Client:
         verify=verify,
         trust_env=True,
         follow_redirects=False,
+        transport=transport,
         # identity: the answer is read raw and bounded (MAX_BODY), never decompressed
         headers={"User-Agent": f"jp1notify/{__version__}", "Accept-Encoding": "identity"},
     )
@@ -201,16 +150,20 @@ class Clients:
     """The clients of one invocation, made on first use: one for TLS, one for plain http.
 
     A client whose request was abandoned at its deadline is dropped (its worker thread may still
-    hold its connection pool) and a fresh one is made for the next request."""
+    hold its connection pool) and a fresh one is made for the next request. `transport` replaces
+    the network (httpx.MockTransport in in-process tests)."""
 
-    def __init__(self, settings: HttpSettings) -> None:
+    def __init__(
+        self, settings: HttpSettings, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.settings = settings
+        self.transport = transport
         self.made: dict[bool, httpx.Client] = {}
 
     def for_url(self, url: str) -> httpx.Client:
         tls = not url.startswith("http://") or (self.settings.proxy or "").startswith("https:")
         if tls not in self.made:
-            self.made[tls] = make_client(self.settings, tls)
+            self.made[tls] = make_client(self.settings, tls, self.transport)
         return self.made[tls]
 
     def drop(self, client: httpx.Client) -> None:
@@ -227,30 +180,58 @@ class Clients:
         self.close()
 
 
+class Http:
+    """What a destination kind sends with: this invocation's clients, the secrets to redact from
+    every answer, and a hook run before each request (the outbox renews its lease there)."""
+
+    def __init__(
+        self,
+        clients: Clients,
+        secrets: Iterable[str] = (),
+        before: Callable[[float], None] | None = None,
+    ) -> None:
+        self.clients = clients
+        self.secrets = secrets
+        self.before = before
+        self.requests = 0
+
+    def post(
+        self,
+        url: str,
+        payload: dict[str, Any],
+        timeout: float,
+        judge: Judge,
+        headers: Mapping[str, str] | None = None,
+    ) -> Verdict:
+        """One POST of a JSON payload, judged by the kind's `judge`, within `timeout`."""
+        if self.before is not None:
+            self.before(timeout)
+        self.requests += 1
+        return attempt_once(self.clients, url, payload, timeout, judge, self.secrets, headers)
+
+
 def post(
-    clients: Clients,
-    url: str,
-    payload: dict[str, Any],
+    send_once: Callable[[float], Verdict],
     settings: HttpSettings,
     deadline: float,
-    secrets: Iterable[str] = (),
     *,
     patient: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     rand: Callable[[], float] = random.random,
 ) -> tuple[Verdict, int]:
-    """Post until delivered, final, unusable, or out of attempts or time (`deadline`, on `clock`).
-    After a request that got no answer the next one waits up to `patient` seconds, so that a
-    slow Slack costs one duplicate, not one per attempt. Returns (verdict, attempts). Used only
-    when there is no store to queue the message in."""
+    """Send until delivered, final, unusable, or out of attempts or time (`deadline`, on `clock`).
+    `send_once(timeout)` is one attempt (one message of a kind, maybe several requests). After an
+    attempt that got no answer the next one waits up to `patient` seconds, so that a slow Slack
+    costs one duplicate, not one per attempt. Returns (verdict, attempts). Used only when there
+    is no store to queue the message in."""
     attempt = 0
     verdict: Verdict | None = None
     while True:
         attempt += 1
         wanted = patient if patient and verdict and verdict.unanswered else settings.timeout
         timeout = max(0.1, min(wanted, deadline - clock()))
-        verdict = attempt_once(clients, url, payload, timeout, secrets)
+        verdict = send_once(timeout)
         if verdict.disposition in (DELIVERED, Disposition.UNUSABLE, *FINAL):
             return verdict, attempt
         if attempt >= settings.max_attempts:
@@ -268,17 +249,22 @@ def attempt_once(
     url: str,
     payload: dict[str, Any],
     timeout: float,
+    judge: Judge,
     secrets: Iterable[str] = (),
+    headers: Mapping[str, str] | None = None,
 ) -> Verdict:
-    """One POST of a payload, judged, within `timeout` seconds in all (plus a second's grace)."""
+    """One POST of a payload, judged, within `timeout` seconds in all (plus a second's grace).
+    `headers` may carry a credential (a bot token): it is redacted like the URL."""
+    hidden = [url, *secrets, *(headers or {}).values()]
     try:
         client = clients.for_url(url)
     except Exception as exc:  # noqa: BLE001 - a client that cannot be built is a verdict too
-        return _setup_failed(exc, [url, *secrets])
+        return _setup_failed(exc, hidden)
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    sent = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
     box: list[Verdict] = []
     worker = threading.Thread(
-        target=lambda: box.append(_exchange(client, url, body, timeout, [url, *secrets])),
+        target=lambda: box.append(_exchange(client, url, body, sent, timeout, judge, hidden)),
         name="jp1notify-post",
         daemon=True,  # an abandoned request never keeps the process alive
     )
@@ -297,7 +283,7 @@ def attempt_once(
 def _setup_failed(exc: Exception, secrets: list[str]) -> Verdict:
     """The HTTPS client could not be built: a CA file, a trust store or a proxy variable that
     cannot be used. Fixed on this side; the messages stay queued meanwhile."""
-    detail = redact(_cut(str(exc) or type(exc).__name__, 160), secrets)
+    detail = redact(cut_text(str(exc) or type(exc).__name__, 160), secrets)
     return Verdict(
         Disposition.UNUSABLE,
         f"cannot set up HTTPS ({type(exc).__name__}: {detail}); check http.ca_file, "
@@ -306,21 +292,21 @@ def _setup_failed(exc: Exception, secrets: list[str]) -> Verdict:
 
 
 def _exchange(
-    client: httpx.Client, url: str, body: bytes, timeout: float, secrets: list[str]
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    judge: Judge,
+    secrets: list[str],
 ) -> Verdict:
     """The request itself (run in the worker thread): never raises."""
     try:
-        with client.stream(
-            "POST",
-            url,
-            content=body,
-            headers={"Content-Type": "application/json; charset=utf-8"},
-            timeout=timeout,
-        ) as response:
+        with client.stream("POST", url, content=body, headers=headers, timeout=timeout) as response:
             raw = _read_some(response)
             text = redact(raw.decode(response.encoding or "utf-8", "replace"), secrets)
-            headers = {k.lower(): redact(v, secrets) for k, v in response.headers.items()}
-            return judge(response.status_code, text, headers)
+            answer = {k.lower(): redact(v, secrets) for k, v in response.headers.items()}
+            return judge(response.status_code, text, answer)
     except Exception as exc:  # noqa: BLE001 - any failure is a verdict, never a crash
         verdict = judge_error(exc)
         return verdict._replace(reason=redact(verdict.reason, secrets))
@@ -336,28 +322,6 @@ def _read_some(response: httpx.Response) -> bytes:
     return data[:MAX_BODY]
 
 
-def slack_code(body: str) -> str:
-    """Slack's answer code: `ok`, an error code (plain text or JSON `error`), or "" if the body is
-    not shaped like one of Slack's answers."""
-    text = body.strip()
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return ""
-        if not isinstance(data, dict):
-            return ""
-        if data.get("ok") is True:
-            return "ok"
-        code = data.get("error")
-        return code if isinstance(code, str) and _is_code(code) else ""
-    return text if _is_code(text) else ""
-
-
-def _is_code(text: str) -> bool:
-    return 0 < len(text) <= 60 and all(c.islower() or c == "_" for c in text)
-
-
 def describe_body(body: str) -> str:
     """A short, printable account of an answer that is not Slack's."""
     text = body.strip()
@@ -368,26 +332,26 @@ def describe_body(body: str) -> str:
         start = lower.find("<title>")
         end = lower.find("</title>", start)
         title = text[start + 7 : end].strip() if 0 <= start < end else ""
-        return f"an HTML page {_cut(title)!r}" if title else "an HTML page"
-    return f"body {_cut(text)!r}"
+        return f"an HTML page {cut_text(title)!r}" if title else "an HTML page"
+    return f"body {cut_text(text)!r}"
 
 
-def _cut(text: str, limit: int = EXCERPT) -> str:
+def cut_text(text: str, limit: int = EXCERPT) -> str:
     """Printable characters only, at most `limit` of them."""
     clean = "".join(c if c.isprintable() else " " for c in text[: limit * 2])
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
-def _redirect_reason(status: int, headers: Mapping[str, str]) -> str:
+def redirect_reason(status: int, headers: Mapping[str, str]) -> str:
     from urllib.parse import urlsplit
 
     try:
         host = urlsplit(headers.get("location", "")).hostname or ""
     except ValueError:
         host = ""
-    to = f" to {_cut(host, 60)}" if host else ""
+    to = f" to {cut_text(host, 60)}" if host else ""
     return (
-        f"redirected (HTTP {status}{to}): Slack webhooks never redirect, so a captive portal or "
+        f"redirected (HTTP {status}{to}): Slack never redirects, so a captive portal or "
         "a proxy answered; check http.proxy and the network"
     )
 

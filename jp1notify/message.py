@@ -15,13 +15,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jp1notify import __version__
 from jp1notify.catalog import LEVELS
 from jp1notify.classify import Classification
 from jp1notify.config import Config
 from jp1notify.event import FIELDS, Event, describe_problems
+
+if TYPE_CHECKING:
+    from jp1notify.incidents import Incident
 
 # Slack limits. Webhook text: https://docs.slack.dev/messaging/formatting-message-text
 # ("truncated above 40,000 characters"); attachment parts follow Block Kit's section limits
@@ -62,6 +65,15 @@ LABELS = {
         "digest_footer": "digest of {count} events; details: jp1notify history",
         "count_level": "{count} {level}",
         "count_separator": ", ",
+        "resolved": "RESOLVED",
+        "recovered_title": "[{ok}] Recovered: {unit}",
+        "recovered_after": "recovered after {downtime}, first failed {first}",
+        "incident": "Incident",
+        "incident_open": "open: {count} events, latest {latest}",
+        "incident_open_one": "open since {first}",
+        "incident_resolved": "resolved at {at}, down {downtime} ({count} events)",
+        "downtime": "Down for",
+        "first_failed": "First failed",
     },
     "ja": {
         "error": "エラー",
@@ -91,6 +103,15 @@ LABELS = {
         "digest_footer": "{count} 件のまとめ通知。詳細: jp1notify history",
         "count_level": "{level} {count}",
         "count_separator": "、",
+        "resolved": "復旧",
+        "recovered_title": "[{ok}] 復旧: {unit}",
+        "recovered_after": "{downtime} 後に復旧(最初の異常 {first})",
+        "incident": "インシデント",
+        "incident_open": "継続中: イベント {count} 件、最新 {latest}",
+        "incident_open_one": "{first} から継続中",
+        "incident_resolved": "{at} に復旧、停止時間 {downtime}(イベント {count} 件)",
+        "downtime": "停止時間",
+        "first_failed": "最初の異常",
     },
 }
 
@@ -190,6 +211,120 @@ def render(
     if timestamp:
         attachment["ts"] = int(timestamp.timestamp())
     return Rendered({"text": text, "attachments": [attachment]}, tuple(cuts))
+
+
+def render_recovery(event: Event, incident: Incident, language: str, config: Config) -> Rendered:
+    """The short message that says an incident is resolved (webhooks, and a bot's thread reply):
+    green, no mention, "recovered after 1 h 10 min, first failed 02:00", the JP1 message."""
+    labels = LABELS[language]
+    cuts: list[str] = []
+    ok = labels["success"]
+    prefix = escape(labels["recovered_title"].format(ok=ok, unit=""))
+    title, cut = fit(
+        prefix + _unit_text(incident.jobnet, TITLE_LIMIT - len(prefix), labels), TITLE_LIMIT
+    )
+    _note_cut(cuts, "title", cut)
+    after = escape(_recovered_after(incident, language, config))
+    body, cut = fit(escape(event.message or ""), MESSAGE_LIMIT - len(after) - 1)
+    _note_cut(cuts, "message", cut)
+    attachment: dict[str, Any] = {
+        "color": config.colors.get("success", DEFAULT_COLORS["success"]),
+        "fallback": f"{title} ({after})",
+        "title": title,
+        "text": f"{after}\n{body}" if body else after,
+        "footer": escape(f"jp1notify {__version__}"),
+    }
+    timestamp = event_datetime(event, config.timezone)
+    if timestamp:
+        attachment["ts"] = int(timestamp.timestamp())
+    return Rendered({"text": f"{title} ({after})", "attachments": [attachment]}, tuple(cuts))
+
+
+def _recovered_after(incident: Incident, language: str, config: Config) -> str:
+    from jp1notify.incidents import duration_text
+
+    labels = LABELS[language]
+    first = _clock_text(incident.opened_at, config)
+    return labels["recovered_after"].format(
+        downtime=duration_text(incident.downtime or 0.0, language), first=first
+    )
+
+
+def _clock_text(epoch: float, config: Config) -> str:
+    """An instant as the manager's local time of day, with the date if not today's."""
+    try:
+        moment = datetime.fromtimestamp(epoch, config.timezone).astimezone(config.timezone)
+    except (ValueError, OverflowError, OSError):
+        return "?"
+    return moment.strftime("%Y/%m/%d %H:%M")
+
+
+def render_parent(
+    incident: Incident, language: str, config: Config, route_name: str = ""
+) -> Rendered:
+    """An incident's parent message as it stands: the first problem's message (its details kept
+    after recovery), with a status line: open with the event count and the latest event, or
+    resolved with the downtime (then green, titled RESOLVED). No mention: an edit pings nobody,
+    and the mention was in the first post."""
+    from jp1notify.classify import Classification
+
+    labels = LABELS[language]
+    first = incident.first or incident.latest
+    if first is None:  # both events pruned: a minimal message about the jobnet
+        first = Event.from_dict(_bare_event(incident))
+    classification = Classification(incident.level, "", "")
+    rendered = render(first, classification, route_name, (), language, config)
+    attachment = dict(rendered.payload["attachments"][0])
+    fields = list(attachment.get("fields", []))
+    status = escape(_incident_status(incident, language, config))
+    fields.insert(0, {"title": labels["incident"], "value": status, "short": False})
+    attachment["fields"] = fields[:MAX_FIELDS]
+    text = rendered.payload["text"]
+    if incident.state == "resolved":
+        resolved = escape(f"[{labels['resolved']}] ")
+        attachment["color"] = config.colors.get("success", DEFAULT_COLORS["success"])
+        attachment["title"] = fit(resolved + attachment["title"], TITLE_LIMIT)[0]
+        text = fit(resolved + text, TEXT_LIMIT)[0]
+    attachment["fallback"] = text
+    return Rendered({"text": text, "attachments": [attachment]}, rendered.truncated)
+
+
+def _incident_status(incident: Incident, language: str, config: Config) -> str:
+    from jp1notify.incidents import duration_text
+
+    labels = LABELS[language]
+    if incident.state == "resolved" and incident.resolved_at is not None:
+        return labels["incident_resolved"].format(
+            at=_clock_text(incident.resolved_at, config),
+            downtime=duration_text(incident.downtime or 0.0, language),
+            count=incident.events,
+        )
+    if incident.events <= 1 or incident.latest is None:
+        return labels["incident_open_one"].format(first=_clock_text(incident.opened_at, config))
+    latest = incident.latest
+    unit = latest.unit.path or ""
+    when = format_event_time(latest, config.timezone, short=True) or ""
+    described = " ".join(x for x in (event_name(latest, language), unit, when) if x)
+    return labels["incident_open"].format(count=incident.events, latest=cut_plain(described, 300))
+
+
+def cut_plain(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + CUT_MARK
+
+
+def _bare_event(incident: Incident) -> dict[str, Any]:
+    return {
+        **dict.fromkeys(Event._fields),
+        "unit": {
+            "service": incident.service or None,
+            "path": incident.jobnet,
+            "exec_id": incident.exec_id,
+        },
+        "env": {},
+        "attributes": {},
+        "missing": [],
+        "problems": [],
+    }
 
 
 def _unit_text(path: str | None, limit: int, labels: dict[str, str]) -> str:

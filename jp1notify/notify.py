@@ -23,8 +23,8 @@ from jp1notify.classify import Classification, classify
 from jp1notify.config import Config, ConfigError, cut
 from jp1notify.event import Event
 from jp1notify.logfile import LogFile
-from jp1notify.message import Rendered, render
-from jp1notify.redaction import proxy_secrets, redact
+from jp1notify.message import Rendered, event_datetime
+from jp1notify.redaction import Secrets, redact
 from jp1notify.routing import Decision, Delivery, route
 
 if TYPE_CHECKING:
@@ -84,7 +84,8 @@ class Invocation:
     def __init__(self, config: Config) -> None:
         self.started = time.monotonic()
         self.pid = os.getpid()
-        self.secrets: list[str] = []
+        self.secrets = Secrets()
+        self.transport: object | None = None  # an httpx transport replacing the network (tests)
         self.log = LogFile(config.log_dir, config.log_retention_days, self.secrets)
 
     def log_line(self, phase: str, **fields: object) -> None:
@@ -170,8 +171,19 @@ def _open_and_record(
     turns a recorded event into a failure. Raises StoreError only if the event is not recorded."""
     from jp1notify.store import StoreError, record_event
 
+    moment = event_datetime(event, config.timezone)
+    quiet = frozenset(r.name for r in config.routes if not r.recovery)
+
     def record(store: Store) -> Recorded:
-        return record_event(store, event, classification, decision, time.time())
+        return record_event(
+            store,
+            event,
+            classification,
+            decision,
+            time.time(),
+            at=moment.timestamp() if moment else None,
+            quiet_routes=quiet,
+        )
 
     store = open_store(run, config)
     try:
@@ -347,7 +359,9 @@ def drain(
     """Send what the store holds if this process gets the lease; say what went wrong."""
     from jp1notify.outbox import Sender
 
-    report = Sender(store, config, environ, run.secrets, eager=eager).drain()
+    report = Sender(
+        store, config, environ, run.secrets, eager=eager, transport=run.transport
+    ).drain()
     for dead in report.dead:
         run.say(
             f"message {dead.message_id} to {dead.destination} is dead (will not be retried): "
@@ -391,7 +405,7 @@ def _send_directly(
     """Without a store: post now with bounded retries (the behaviour before the outbox)."""
     from jp1notify.delivery import DELIVERED, FINAL
 
-    results = _deliver(run, config, plan(config, event, classification, decision), environ)
+    results = _deliver(run, config, event, classification, decision, environ)
     for result in results:
         attempts = f"{result.attempts} attempt{'s' if result.attempts != 1 else ''}"
         if result.outcome == DELIVERED:
@@ -416,61 +430,67 @@ def _send_directly(
 def plan(
     config: Config, event: Event, classification: Classification, decision: Decision
 ) -> list[Plan]:
+    """Each delivery's message as its destination's kind renders it (without incident: the
+    store places the event in one; the dry run and a direct send show the plain message)."""
+    from jp1notify.destinations import Item, renderer_for
+
     plans = []
     for delivery in decision.deliveries:
         destination = config.destinations[delivery.destination]
-        language = destination.language or config.language
-        plans.append(
-            Plan(
-                delivery,
-                render(
-                    event,
-                    classification,
-                    delivery.route.name,
-                    delivery.route.mentions,
-                    language,
-                    config,
-                ),
-            )
+        item = Item(
+            0,
+            event,
+            classification,
+            delivery.route.name,
+            delivery.route.mentions,
+            destination.language or config.language,
         )
+        plans.append(Plan(delivery, renderer_for(destination, config).render(item)))
     return plans
 
 
 def _deliver(
-    run: Invocation, config: Config, plans: list[Plan], environ: Mapping[str, str]
+    run: Invocation,
+    config: Config,
+    event: Event,
+    classification: Classification,
+    decision: Decision,
+    environ: Mapping[str, str],
 ) -> list[Result]:
-    """Post each plan; all of them share one retry budget, so the run stays within its bound."""
+    """Send each delivery; all of them share one retry budget, so the run stays within its
+    bound. No incident here: without a store, there is nothing to thread or resolve."""
     from jp1notify import delivery
     from jp1notify.bounds import patient_timeout
-    from jp1notify.config import resolve_webhook
+    from jp1notify.config import read_secret
+    from jp1notify.destinations import Item, channel_for
 
     results = []
     deadline = time.monotonic() + config.http.retry_budget
-    with delivery.Clients(config.http) as clients:
-        if config.http.proxy:
-            run.secrets.append(config.http.proxy)
-        run.secrets += proxy_secrets(environ)
-        for plan in plans:
-            name = plan.delivery.destination
-            if plan.rendered.truncated:
-                run.say(
-                    f"message to {name} shortened to fit Slack: {', '.join(plan.rendered.truncated)}"
-                )
+    run.secrets.add_proxies(config.http.proxy, environ)
+    with delivery.Clients(config.http, run.transport) as clients:
+        http = delivery.Http(clients, run.secrets)
+        for d in decision.deliveries:
+            name = d.destination
+            destination = config.destinations[name]
             try:
-                url = resolve_webhook(config.destinations[name], config, environ)
+                secret = read_secret(destination, config, environ, run.secrets)
             except ConfigError as exc:
                 results.append(
                     delivery.Result(name, delivery.Disposition.UNUSABLE, 0, exc.problems[0])
                 )
                 continue
-            run.secrets.append(url)
+            channel = channel_for(destination, config, secret)
+            language = destination.language or config.language
+            item = Item(0, event, classification, d.route.name, d.route.mentions, language)
+            if channel.render(item).truncated:
+                run.say(
+                    f"message to {name} shortened to fit Slack: "
+                    f"{', '.join(channel.render(item).truncated)}"
+                )
             verdict, attempts = delivery.post(
-                clients,
-                url,
-                plan.rendered.payload,
+                lambda timeout, c=channel, i=item: c.deliver(http, i, None, timeout).verdict,
                 config.http,
                 deadline,
-                run.secrets,
                 patient=patient_timeout(config, 1),
             )
             results.append(delivery.Result(name, verdict.disposition, attempts, verdict.reason))
@@ -491,6 +511,7 @@ def dry_run_report(config: Config, event: Event) -> dict[str, object]:
             {
                 "route": p.delivery.route.name,
                 "destination": p.delivery.destination,
+                "kind": config.destinations[p.delivery.destination].kind,
                 "webhook": config.destinations[p.delivery.destination].source.describe(),
                 "truncated": list(p.rendered.truncated),
                 "payload": p.rendered.payload,

@@ -35,21 +35,23 @@ import random
 import socket
 import time
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from jp1notify import DEBUG_ENV, delivery
 from jp1notify.bounds import DEADLINE_GRACE, LEASE_TTL, lease_ahead, patient_timeout
 from jp1notify.classify import Classification
-from jp1notify.config import Config, ConfigError, resolve_webhook
+from jp1notify.config import Config, ConfigError, read_secret
 from jp1notify.delivery import Disposition
+from jp1notify.destinations import Channel, Item, Sent, channel_for
+from jp1notify.destinations.slack import MIN_INTERVAL
 from jp1notify.event import Event
-from jp1notify.message import DigestItem, render, render_digest
-from jp1notify.redaction import proxy_secrets, redact
+from jp1notify.message import DigestItem
+from jp1notify.redaction import Secrets, redact
 from jp1notify.store import DestinationState, Due, Pending, Store, StoreError
 
-# https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks: about one message
-# per second per webhook, short bursts tolerated.
-MIN_INTERVAL = 1.0
+if TYPE_CHECKING:
+    import httpx
+
 FAILURE_BACKOFF_CAP = 60.0  # the longest error backoff of a destination
 MESSAGE_BACKOFF_CAP = 300.0  # the longest a message refused on its own waits
 DIGEST_BATCH = 300  # pending messages considered for one digest
@@ -116,8 +118,9 @@ class Sender:
         store: Store,
         config: Config,
         environ: Mapping[str, str],
-        secrets: list[str],
+        secrets: Secrets,
         *,
+        transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -127,10 +130,9 @@ class Sender:
         self.store = store
         self.config = config
         self.environ = environ
-        self.secrets = secrets  # webhook URLs read here are added, for redaction by the caller
-        if config.http.proxy:
-            secrets.append(config.http.proxy)  # it may carry user:password
-        secrets += proxy_secrets(environ)
+        self.secrets = secrets  # secrets read here are added, for redaction by the caller
+        secrets.add_proxies(config.http.proxy, environ)
+        self.transport = transport
         self.clock = clock  # wall clock: instants stored for other processes
         self.monotonic = monotonic  # this process's own budget and waits
         self.sleep = sleep
@@ -146,13 +148,13 @@ class Sender:
         self.bugs: list[str] = []  # bugs met that stopped one message only
         self.orphans: dict[str, int] = {}
         self.notes: list[str] = []
-        self.urls: dict[str, str] = {}
+        self.channels: dict[str, Channel] = {}
 
     def drain(self) -> DrainReport:
         """Send what is due while this process holds the lease; see the module docstring."""
         if not self.store.take_lease(self.holder, self.clock(), LEASE_TTL, self.limits.lease):
             return self._report(False, "busy")
-        clients = delivery.Clients(self.config.http)
+        clients = delivery.Clients(self.config.http, self.transport)
         stopped = "error"
         try:
             stopped = self._loop(clients, self.monotonic() + self.config.outbox.drain_seconds)
@@ -223,7 +225,7 @@ class Sender:
             )
 
     def _send(self, clients: delivery.Clients, name: str) -> None:
-        """One post to destination `name`: a single message or a digest of its pending ones."""
+        """One delivery to destination `name`: a single message or a digest of its pending ones."""
         state = self.store.destination_state(name)
         limit = min(DIGEST_BATCH, state.batch_limit or DIGEST_BATCH)
         # an operator's flush tries every message at once, even one waiting on its own
@@ -231,19 +233,23 @@ class Sender:
         pending = self.store.pending_for(name, limit, now, self.limits.message)
         if not pending:  # another sender took over after our lease expired, and sent them
             return
-        url = self._url(name)
-        if url is None:
+        channel = self._channel(name)
+        if channel is None:
             return
-        language = self.config.destinations[name].language or self.config.language
-        made = self._payload(name, pending, language)
+        timeout = patient_timeout(self.config, state.patient)
+        http = delivery.Http(clients, self.secrets, self._before_request)
+        made = self._deliver(channel, http, pending, timeout)
         if made is None:
             return
-        payload, ids, interval = made
-        timeout = patient_timeout(self.config, state.patient)
-        self._renew(self.clock() + timeout + DEADLINE_GRACE + LEASE_TTL)
-        verdict = delivery.attempt_once(clients, url, payload, timeout, self.secrets)
+        sent, ids, interval, incident = made
         self.posts += 1
-        self._settle(name, pending, ids, verdict, interval, state)
+        self.notes += [f"{name}: {note}" for note in sent.notes]
+        thread = (incident, *sent.thread) if sent.thread and incident is not None else None
+        self._settle(name, pending, ids, sent.verdict, interval, state, thread)
+
+    def _before_request(self, timeout: float) -> None:
+        """Before each request: the lease must outlast it, and must still be ours."""
+        self._renew(self.clock() + timeout + DEADLINE_GRACE + LEASE_TTL)
 
     def _settle(
         self,
@@ -253,6 +259,7 @@ class Sender:
         verdict: delivery.Verdict,
         interval: float,
         state: DestinationState,
+        thread: tuple[int, str, str] | None = None,
     ) -> None:
         now = self.clock()
         reason = redact(verdict.reason, self.secrets)  # stored in the database: never a URL
@@ -260,7 +267,7 @@ class Sender:
         if kind is not Disposition.DELIVERED:
             self.eager = False  # an operator's flush tries at once, once; then waits apply
         if kind is Disposition.DELIVERED:
-            self.store.mark_sent(ids, name, now, now + interval)
+            self.store.mark_sent(ids, name, now, now + interval, thread)
             self.sent += len(ids)
         elif kind is Disposition.RETRY:
             self._retry_later(name, ids, reason, verdict, state, now)
@@ -322,52 +329,73 @@ class Sender:
         )
         self.retry_reasons.append(f"{name}: {reason} (message {message_id} waits on its own)")
 
-    def _payload(
-        self, name: str, pending: list[Pending], language: str
-    ) -> tuple[dict[str, object], list[int], float] | None:
-        """(payload, message ids it carries, seconds to wait before the next post), or None if
-        the messages at hand could not be rendered (each such one is dead, with the reason:
-        one bad message never holds the others)."""
+    def _deliver(
+        self, channel: Channel, http: delivery.Http, pending: list[Pending], timeout: float
+    ) -> tuple[Sent, list[int], float, int | None] | None:
+        """Deliver the pending messages at hand: (what came of it, the message ids it carried,
+        seconds to wait before the next post, the incident of a single message), or None if none
+        could be rendered (each such one is dead, with the reason: one bad message never holds
+        the others)."""
         ready: list[Ready] = []
         for p in pending:
             try:
                 mentions = tuple(str(m) for m in json.loads(p.mentions_json))
                 ready.append(Ready(p, Event.from_dict(json.loads(p.event_json)), mentions))
             except Exception as exc:  # noqa: BLE001 - a stored row this version cannot read
-                self._unrenderable(name, p, exc)
+                self._unrenderable(channel.name, p, exc)
         if len(ready) > SINGLES_UP_TO:
             try:
-                return self._digest(ready, language)
+                digest = self._digest(channel, ready)
             except Exception as exc:  # noqa: BLE001 - send them one by one instead
-                self._note_bug(name, exc)
-        return self._single(name, ready, language)
+                self._note_bug(channel.name, exc)
+            else:
+                payload, ids = digest
+                sent = channel.deliver_digest(http, payload, timeout)
+                return sent, ids, self.config.outbox.digest_interval_seconds, None
+        return self._single(channel, http, ready, timeout)
 
     def _single(
-        self, name: str, ready: list[Ready], language: str
-    ) -> tuple[dict[str, object], list[int], float] | None:
+        self, channel: Channel, http: delivery.Http, ready: list[Ready], timeout: float
+    ) -> tuple[Sent, list[int], float, int | None] | None:
         for r in ready:
             p = r.message
             try:
-                classification = Classification(p.level, "", p.scope)
-                rendered = render(
-                    r.event, classification, p.route, r.mentions, language, self.config
-                )
+                item = self._item(channel, r)
+                thread = self.store.thread(p.incident, channel.name) if p.incident else None
+                rendered = channel.render(item)  # a message that cannot be rendered dies alone
+            except StoreError:
+                raise
             except Exception as exc:  # noqa: BLE001
-                self._unrenderable(name, p, exc)
+                self._unrenderable(channel.name, p, exc)
                 continue
             if rendered.truncated:
                 cut = ", ".join(rendered.truncated)
-                self.notes.append(f"message {p.id} to {name} shortened to fit Slack: {cut}")
-            return rendered.payload, [p.id], MIN_INTERVAL
+                self.notes.append(f"message {p.id} to {channel.name} shortened to fit Slack: {cut}")
+            sent = channel.deliver(http, item, thread, timeout)
+            return sent, [p.id], MIN_INTERVAL, p.incident
         return None
 
-    def _digest(
-        self, ready: list[Ready], language: str
-    ) -> tuple[dict[str, object], list[int], float]:
+    def _item(self, channel: Channel, r: Ready) -> Item:
+        p = r.message
+        incident = self.store.incident(p.incident) if p.incident else None
+        return Item(
+            p.id,
+            r.event,
+            Classification(p.level, "", p.scope),
+            p.route,
+            r.mentions,
+            self._language(channel.name),
+            incident,
+            p.recovery,
+        )
+
+    def _language(self, name: str) -> str:
+        return self.config.destinations[name].language or self.config.language
+
+    def _digest(self, channel: Channel, ready: list[Ready]) -> tuple[dict[str, object], list[int]]:
         items = [DigestItem(r.event, r.message.level, r.mentions) for r in ready]
-        digest = render_digest(items, language, self.config)
-        ids = [ready[i].message.id for i in digest.included]
-        return digest.payload, ids, self.config.outbox.digest_interval_seconds
+        digest = channel.render_digest(items, self._language(channel.name))
+        return digest.payload, [ready[i].message.id for i in digest.included]
 
     def _unrenderable(self, name: str, message: Pending, exc: Exception) -> None:
         """A message jp1notify cannot render is a bug: it dies with the reason, the rest go on."""
@@ -381,18 +409,19 @@ class Sender:
             raise exc
         self.bugs.append(redact(f"{name}: {type(exc).__name__}: {exc}", self.secrets))
 
-    def _url(self, name: str) -> str | None:
-        if name not in self.urls:
+    def _channel(self, name: str) -> Channel | None:
+        """The destination's kind with its secret, read once per drain (None: it cannot be
+        read; its messages stay queued and the operator is told)."""
+        if name not in self.channels:
+            destination = self.config.destinations[name]
             try:
-                self.urls[name] = resolve_webhook(
-                    self.config.destinations[name], self.config, self.environ
-                )
+                secret = read_secret(destination, self.config, self.environ, self.secrets)
             except ConfigError as exc:
                 self.config_errors[name] = exc.problems[0]
                 self.store.note_problem(name, exc.problems[0])
                 return None
-            self.secrets.append(self.urls[name])
-        return self.urls[name]
+            self.channels[name] = channel_for(destination, self.config, secret)
+        return self.channels[name]
 
     def _bury(self, ids: list[int], name: str, reason: str) -> None:
         self.store.mark_dead(ids, name, reason, self.clock())

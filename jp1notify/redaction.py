@@ -92,6 +92,21 @@ def _base64(text: str) -> set[str]:
     return found
 
 
+class Secrets(list[str]):
+    """The secrets one invocation has met, redacted from everything it writes (log, stderr,
+    stdout, the store). Destinations' secrets are added by `config.read_secret`, the one place
+    that reads them; proxy credentials by `add_proxies`."""
+
+    def add(self, value: str | None) -> None:
+        if value and value not in self:
+            self.append(value)
+
+    def add_proxies(self, proxy: str | None, environ: Mapping[str, str]) -> None:
+        """`http.proxy` (it may carry user:password) and credentialed *_PROXY variables."""
+        for value in (proxy, *proxy_secrets(environ)):
+            self.add(value)
+
+
 def proxy_secrets(environ: Mapping[str, str]) -> list[str]:
     """Proxy URLs from the environment that carry credentials (HTTPS_PROXY, ..., any case):
     secrets as much as `http.proxy`, though jp1notify never reads them itself."""

@@ -30,6 +30,7 @@ from pydantic import (
 
 from jp1notify.catalog import LEVELS
 from jp1notify.config import ConfigError, check_proxy_url, cut, entry_label, shown
+from jp1notify.destinations import KINDS, SECRET_KEYS, Kind
 
 Level = Literal[LEVELS]  # type: ignore[valid-type]
 Language = Literal["ja", "en"]
@@ -59,11 +60,12 @@ def _path(value: str) -> str:
 
 
 def _variable(value: str) -> str:
-    """An environment variable's name; a URL here would be shown in every message about it."""
-    if "://" in value:
+    """An environment variable's name; a URL or token here would be shown in every message
+    about it."""
+    if "://" in value or value.startswith("xox"):
         raise ValueError(
-            "this is a URL, not the name of an environment variable: name the variable that "
-            "holds the URL (e.g. JP1NOTIFY_WEBHOOK_ALERTS), or use webhook_url"
+            "this is a URL or token, not the name of an environment variable: name the variable "
+            "that holds it (e.g. JP1NOTIFY_WEBHOOK_ALERTS), or use webhook_url / token"
         )
     bare = value.strip("$%{}")
     if bare != value and bare and all(c.isalnum() or c == "_" for c in bare):
@@ -84,11 +86,26 @@ def _name(value: str) -> str:
 
 
 def _webhook_file(value: str) -> str:
-    if "://" in value:
+    if "://" in value or value.startswith("xox"):
         raise ValueError(
-            "this is a URL, not a file path: put the URL in that file, or use webhook_url"
+            "this is a URL or token, not a file path: put it in that file, or use webhook_url / "
+            "token"
         )
     return _path(value)
+
+
+# https://docs.slack.dev/reference/methods/chat.update: `channel` must be an ID (the reply to
+# chat.postMessage gives one); public C..., private G..., direct message D....
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{8,}")
+
+
+def _channel(value: str) -> str:
+    if not _CHANNEL_ID.fullmatch(value):
+        raise ValueError(
+            "write the channel ID, like 'C0123ABCD' (in Slack: open the channel, click its name, "
+            "the ID is at the bottom of the About tab), not a channel name"
+        )
+    return value
 
 
 def _proxy(value: str) -> str:
@@ -104,6 +121,7 @@ PathStr = Annotated[str, AfterValidator(_path)]
 VariableStr = Annotated[str, AfterValidator(_variable)]
 NameStr = Annotated[str, AfterValidator(_name)]
 WebhookFileStr = Annotated[str, AfterValidator(_webhook_file)]
+ChannelStr = Annotated[str, AfterValidator(_channel)]
 ProxyStr = Annotated[str, AfterValidator(_proxy)]
 
 
@@ -141,24 +159,47 @@ class RouteModel(MatchModel):
     destination: StrList = Field(min_length=1)
     mention: StrList = []
     continue_: bool = Field(False, alias="continue")
+    recovery: bool = True  # tell a webhook destination that the incident is resolved
 
 
 class DestinationModel(_Model):
+    kind: Literal[KINDS] = "slack_webhook"  # type: ignore[valid-type]
     webhook_url: str | None = None
     webhook_url_env: VariableStr | None = None
     webhook_url_file: WebhookFileStr | None = None
+    token: str | None = None
+    token_env: VariableStr | None = None
+    token_file: WebhookFileStr | None = None
+    channel: ChannelStr | None = None
+    api_url: str | None = None
     language: Language | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> DestinationModel:
-        given = [
-            k for k in ("webhook_url", "webhook_url_env", "webhook_url_file") if getattr(self, k)
-        ]
+    def _fits_kind(self) -> DestinationModel:
+        """Exactly one source of the kind's secret; no key that belongs to another kind."""
+        key = SECRET_KEYS[Kind(self.kind)]
+        trio = (key, f"{key}_env", f"{key}_file")
+        given = [k for k in trio if getattr(self, k)]
         if len(given) != 1:
             raise ValueError(
-                "exactly one of webhook_url, webhook_url_env, webhook_url_file must be set"
+                f"exactly one of {', '.join(trio)} must be set"
+                + (f" for kind {self.kind!r}" if self.kind != Kind.SLACK_WEBHOOK else "")
                 + (f" (found {', '.join(given)})" if given else "")
             )
+        foreign = [
+            k
+            for other in SECRET_KEYS.values()
+            if other != key
+            for k in (other, f"{other}_env", f"{other}_file")
+            if getattr(self, k)
+        ]
+        if self.kind != Kind.SLACK_BOT:
+            foreign += [k for k in ("channel", "api_url") if getattr(self, k)]
+        if foreign:
+            hint = ' (set kind = "slack_bot" for a bot token)' if key == "webhook_url" else ""
+            raise ValueError(f"{', '.join(foreign)} cannot be used with kind {self.kind!r}{hint}")
+        if self.kind == Kind.SLACK_BOT and not self.channel:
+            raise ValueError("kind 'slack_bot' needs channel = \"C0123ABCD\" (the channel ID)")
         return self
 
 

@@ -37,10 +37,12 @@ from jp1notify.config import cut
 
 if TYPE_CHECKING:
     from jp1notify.classify import Classification
+    from jp1notify.destinations import Thread
     from jp1notify.event import Event
+    from jp1notify.incidents import Facts, Incident
     from jp1notify.routing import Decision
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "jp1notify.db"
 BUSY_TIMEOUT = (
     STORE_WAIT  # seconds a writer waits for the lock; 500 processes at once stay far below
@@ -59,7 +61,8 @@ CREATE TABLE IF NOT EXISTS events (
     scope TEXT NOT NULL,
     outcome TEXT NOT NULL,          -- routed, ignored, unrouted
     rule TEXT,                      -- the ignore rule, if ignored
-    event_json TEXT NOT NULL
+    event_json TEXT NOT NULL,
+    incident INTEGER                -- the incident it opened, joined or resolved (v3)
 );
 CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
 CREATE TABLE IF NOT EXISTS messages (
@@ -74,7 +77,9 @@ CREATE TABLE IF NOT EXISTS messages (
     created_at REAL NOT NULL,
     sent_at REAL,
     post_id INTEGER,                -- the post (single or digest) that carried it
-    not_before REAL NOT NULL DEFAULT 0  -- this message alone was refused: wait (v2)
+    not_before REAL NOT NULL DEFAULT 0, -- this message alone was refused: wait (v2)
+    incident INTEGER,               -- the incident it tells about (v3)
+    recovery INTEGER NOT NULL DEFAULT 0 -- 1: it says that the incident is resolved (v3)
 );
 CREATE INDEX IF NOT EXISTS messages_state ON messages(state, destination, id);
 CREATE INDEX IF NOT EXISTS messages_event ON messages(event_row);
@@ -104,6 +109,30 @@ CREATE TABLE IF NOT EXISTS jobnets (
     last_event_at REAL,
     last_post_id INTEGER            -- Slack message of its last notification (threading later)
 );
+CREATE TABLE IF NOT EXISTS incidents (  -- incidents.py says what joins and resolves one (v3)
+    id INTEGER PRIMARY KEY,
+    service TEXT NOT NULL,          -- '' when the events named none
+    jobnet TEXT NOT NULL,           -- the outermost jobnet seen
+    exec_id TEXT,                   -- of the run that opened it
+    state TEXT NOT NULL,            -- open, resolved
+    level TEXT NOT NULL,            -- the worst level seen
+    opened_at REAL NOT NULL,        -- the first problem's own time (EVDATE/EVTIME)
+    resolved_at REAL,
+    events INTEGER NOT NULL DEFAULT 1,
+    first_event INTEGER,            -- events.id (gone once pruned)
+    last_event INTEGER,
+    resolved_event INTEGER,
+    updated_at REAL NOT NULL        -- when it last changed (received time), for pruning
+);
+CREATE INDEX IF NOT EXISTS incidents_open ON incidents(state, service);
+CREATE TABLE IF NOT EXISTS threads (    -- an incident's parent message at a bot destination (v3)
+    incident INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+    destination TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    PRIMARY KEY (incident, destination)
+);
+CREATE INDEX IF NOT EXISTS events_incident ON events(incident);
 CREATE TABLE IF NOT EXISTS lease (
     name TEXT PRIMARY KEY,
     holder TEXT,
@@ -124,7 +153,14 @@ _MIGRATIONS = {
         ("destinations", "batch_limit", "INTEGER"),
         ("destinations", "patient", "INTEGER NOT NULL DEFAULT 0"),
     ),
+    2: (
+        ("events", "incident", "INTEGER"),
+        ("messages", "incident", "INTEGER"),
+        ("messages", "recovery", "INTEGER NOT NULL DEFAULT 0"),
+    ),
 }
+# After the columns, the whole _SCHEMA runs again: every statement in it is idempotent (IF NOT
+# EXISTS, OR IGNORE), so new tables and indexes appear in an upgraded store too.
 
 
 class Problem(StrEnum):
@@ -237,6 +273,7 @@ class NewMessage(NamedTuple):
     destination: str
     route: str
     mentions: tuple[str, ...]
+    recovery: bool = False
 
 
 class EventRecord(NamedTuple):
@@ -258,6 +295,19 @@ class Recorded(NamedTuple):
     duplicate: bool
     message_ids: tuple[int, ...]
     key: str = ""  # the event's key in the store (event_key), to find it again
+    incident: int | None = None  # the incident it opened or joined
+    resolved: tuple[int, ...] = ()  # the incidents it resolved
+
+
+class Placement(NamedTuple):
+    incident: int | None  # opened or joined
+    resolved: tuple[int, ...]
+
+
+_INCIDENT_COLUMNS = (
+    "id, service, jobnet, exec_id, state, level, opened_at, resolved_at, events, first_event,"
+    " last_event"
+)
 
 
 class Pending(NamedTuple):
@@ -271,6 +321,8 @@ class Pending(NamedTuple):
     event_json: str
     level: str
     scope: str
+    incident: int | None = None
+    recovery: bool = False
 
 
 class Due(NamedTuple):
@@ -363,6 +415,9 @@ class Store:
                 for step in range(version, SCHEMA_VERSION):
                     for table, column, definition in _MIGRATIONS[step]:
                         self._add_column(table, column, definition)
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _add_column(self, table: str, column: str, definition: str) -> None:
@@ -413,8 +468,19 @@ class Store:
     # -- intake ------------------------------------------------------------------------------
 
     @_guarded
-    def record(self, event: EventRecord, messages: Sequence[NewMessage], now: float) -> Recorded:
-        """Record an event and its outbox messages, once: a known dedup key records nothing."""
+    def record(
+        self,
+        event: EventRecord,
+        messages: Sequence[NewMessage],
+        now: float,
+        incident: Facts | None = None,
+        quiet_routes: frozenset[str] = frozenset(),
+    ) -> Recorded:
+        """Record an event and its outbox messages, once: a known dedup key records nothing.
+        With `incident` facts, the event opens, joins or resolves an incident in the same
+        transaction (incidents.py); a resolving event adds a recovery message for each
+        destination the incident was posted to (unless every route that posted there is in
+        `quiet_routes`, the routes with `recovery = false`), in place of its routed message there."""
         with self.write() as db:
             row = db.execute(
                 "INSERT INTO events(dedup_key, received_at, event_id, unit, jobnet, exec_id, level,"
@@ -440,13 +506,25 @@ class Store:
                 ).fetchone()
                 return Recorded(existing[0], True, (), event.dedup_key)
             event_row = row[0]
+            placed = _place(db, event_row, incident, now) if incident else Placement(None, ())
+            outgoing = [(m, placed.incident) for m in messages]
+            if placed.resolved:
+                outgoing = _with_recoveries(db, placed.resolved, outgoing, quiet_routes)
             ids = tuple(
                 db.execute(
-                    "INSERT INTO messages(event_row, destination, route, mentions, state, created_at)"
-                    " VALUES (?,?,?,?,'pending',?) RETURNING id",
-                    (event_row, m.destination, m.route, json.dumps(m.mentions), now),
+                    "INSERT INTO messages(event_row, destination, route, mentions, state,"
+                    " created_at, incident, recovery) VALUES (?,?,?,?,'pending',?,?,?) RETURNING id",
+                    (
+                        event_row,
+                        m.destination,
+                        m.route,
+                        json.dumps(m.mentions),
+                        now,
+                        incident_id,
+                        int(m.recovery),
+                    ),
                 ).fetchone()[0]
-                for m in messages
+                for m, incident_id in outgoing
             )
             if event.jobnet:
                 db.execute(
@@ -457,7 +535,72 @@ class Store:
                     " last_event_at=excluded.last_event_at",
                     (event.jobnet, event.service, event.event_id, event.level, event.exec_id, now),
                 )
-        return Recorded(event_row, False, ids, event.dedup_key)
+        return Recorded(event_row, False, ids, event.dedup_key, placed.incident, placed.resolved)
+
+    # -- incidents ---------------------------------------------------------------------------
+
+    @_guarded
+    def incident(self, incident_id: int) -> Incident | None:
+        """An incident as it stands, with its first and latest problem events."""
+        row = self.db.execute(
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)
+        ).fetchone()
+        return self._incident(row) if row else None
+
+    def _incident(self, row: Sequence[Any]) -> Incident:
+        from jp1notify.incidents import Incident, State
+
+        first, latest = (self._event_at(row[i]) for i in (9, 10))
+        latest_level = None
+        if row[10] is not None:
+            found = self.db.execute("SELECT level FROM events WHERE id = ?", (row[10],)).fetchone()
+            latest_level = found[0] if found else None
+        return Incident(
+            row[0], row[1], row[2], row[3], State(row[4]), row[5], row[6], row[7], row[8],
+            first, latest, latest_level,
+        )  # fmt: skip
+
+    def _event_at(self, event_row: int | None) -> Event | None:
+        if event_row is None:
+            return None
+        found = self.db.execute(
+            "SELECT event_json FROM events WHERE id = ?", (event_row,)
+        ).fetchone()
+        if not found:
+            return None
+        from jp1notify.event import Event
+
+        try:
+            return Event.from_dict(json.loads(found[0]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None  # an unreadable stored row: the incident is shown without it
+
+    @_guarded
+    def thread(self, incident_id: int, destination: str) -> Thread | None:
+        from jp1notify.destinations import Thread
+
+        row = self.db.execute(
+            "SELECT channel, ts FROM threads WHERE incident = ? AND destination = ?",
+            (incident_id, destination),
+        ).fetchone()
+        return Thread(row[0], row[1]) if row else None
+
+    @_guarded
+    def incidents(self, since: float, limit: int = 200) -> list[tuple[Incident, int]]:
+        """Open incidents and those resolved since `since`, newest first, each with the number
+        of its messages that went out."""
+        rows = self.db.execute(
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE state = 'open' OR resolved_at >= ?"
+            " ORDER BY state = 'open' DESC, opened_at DESC, id DESC LIMIT ?",
+            (since, limit),
+        ).fetchall()
+        found = []
+        for row in rows:
+            sent = self.db.execute(
+                "SELECT COUNT(*) FROM messages WHERE incident = ? AND state = 'sent'", (row[0],)
+            ).fetchone()[0]
+            found.append((self._incident(row), sent))
+        return found
 
     @_guarded
     def has_pending(self) -> bool:
@@ -579,17 +722,31 @@ class Store:
         args: tuple[Any, ...] = () if now is None else (now, now + max_ahead)
         rows = self.db.execute(
             "SELECT m.id, m.destination, m.route, m.mentions, m.attempts, e.event_json, e.level,"
-            " e.scope FROM messages m JOIN events e ON e.id = m.event_row"
+            " e.scope, m.incident, m.recovery FROM messages m JOIN events e ON e.id = m.event_row"
             f" WHERE m.state = 'pending' AND m.destination = ? AND {ready} ORDER BY m.id LIMIT ?",
             (destination, *args, limit),
         )
-        return [Pending(*r) for r in rows]
+        return [Pending(*r[:-1], bool(r[-1])) for r in rows]
 
     @_guarded
     def mark_sent(
-        self, ids: Sequence[int], destination: str, now: float, next_send_at: float
+        self,
+        ids: Sequence[int],
+        destination: str,
+        now: float,
+        next_send_at: float,
+        thread: tuple[int, str, str] | None = None,
     ) -> None:
+        """Messages delivered in one post; `thread` (incident, channel, ts): the incident's parent
+        message at this destination from now on, stored in the same transaction."""
         with self.write() as db:
+            if thread is not None:
+                db.execute(
+                    "INSERT INTO threads(incident, destination, channel, ts) VALUES (?,?,?,?)"
+                    " ON CONFLICT(incident, destination) DO UPDATE SET channel = excluded.channel,"
+                    " ts = excluded.ts",
+                    (thread[0], destination, thread[1], thread[2]),
+                )
             post = db.execute(
                 "INSERT INTO posts(destination, sent_at, events) VALUES (?,?,?) RETURNING id",
                 (destination, now, len(ids)),
@@ -836,6 +993,8 @@ class Store:
                 (before,),
             ).rowcount
             db.execute("DELETE FROM posts WHERE sent_at < ?", (before,))
+            # incidents (and their threads) unchanged for the retention period, open or not
+            db.execute("DELETE FROM incidents WHERE updated_at < ?", (before,))
         return deleted
 
     @_guarded
@@ -926,10 +1085,92 @@ def salvage(path: Path) -> tuple[list[Salvaged], str | None]:
     return found, None
 
 
+def _place(db: sqlite3.Connection, event_row: int, facts: Facts, now: float) -> Placement:
+    """Open, join or resolve incidents for a recorded event (inside its transaction)."""
+    from jp1notify.incidents import Step, contains, joins, resolves, worse
+
+    open_ones = db.execute(
+        "SELECT id, jobnet, exec_id, level FROM incidents WHERE state = 'open' AND service = ?"
+        " ORDER BY id",
+        (facts.service,),
+    ).fetchall()
+    if facts.step is Step.RESOLVE:
+        resolved = tuple(i for i, jobnet, _, _ in open_ones if resolves(facts.jobnet, jobnet))
+        db.executemany(
+            "UPDATE incidents SET state = 'resolved', resolved_at = ?, resolved_event = ?,"
+            " updated_at = ? WHERE id = ?",
+            [(facts.at, event_row, now, i) for i in resolved],
+        )
+        if resolved:
+            db.execute("UPDATE events SET incident = ? WHERE id = ?", (resolved[0], event_row))
+        return Placement(None, resolved)
+    for incident_id, jobnet, exec_id, level in open_ones:
+        if joins(facts.jobnet, facts.exec_id, jobnet, exec_id):
+            outer = facts.jobnet if contains(facts.jobnet, jobnet) else jobnet
+            db.execute(
+                "UPDATE incidents SET events = events + 1, last_event = ?, level = ?, jobnet = ?,"
+                " updated_at = ? WHERE id = ?",
+                (event_row, worse(level, facts.level), outer, now, incident_id),
+            )
+            break
+    else:
+        incident_id = db.execute(
+            "INSERT INTO incidents(service, jobnet, exec_id, state, level, opened_at, events,"
+            " first_event, last_event, updated_at) VALUES (?,?,?,'open',?,?,1,?,?,?) RETURNING id",
+            (
+                facts.service,
+                facts.jobnet,
+                facts.exec_id,
+                facts.level,
+                facts.at,
+                event_row,
+                event_row,
+                now,
+            ),
+        ).fetchone()[0]
+    db.execute("UPDATE events SET incident = ? WHERE id = ?", (incident_id, event_row))
+    return Placement(incident_id, ())
+
+
+def _with_recoveries(
+    db: sqlite3.Connection,
+    resolved: Sequence[int],
+    outgoing: list[tuple[NewMessage, int | None]],
+    quiet_routes: frozenset[str],
+) -> list[tuple[NewMessage, int | None]]:
+    """The resolving event's messages: one recovery per destination each resolved incident was
+    posted to (no mention), in place of the routed message to that destination."""
+    recoveries: list[tuple[NewMessage, int | None]] = []
+    for incident_id in resolved:
+        posted: dict[str, list[str]] = {}
+        for destination, route in db.execute(
+            "SELECT m.destination, m.route FROM messages m WHERE m.incident = ? AND"
+            " m.recovery = 0 AND m.state != 'dead' ORDER BY m.id",
+            (incident_id,),
+        ):
+            posted.setdefault(destination, []).append(route)
+        for destination, routes in posted.items():
+            told = [r for r in routes if r not in quiet_routes]
+            if told:
+                recoveries.append((NewMessage(destination, told[0], (), True), incident_id))
+    covered = {m.destination for m, _ in recoveries}
+    return [*recoveries, *((m, i) for m, i in outgoing if m.destination not in covered)]
+
+
 def record_event(
-    store: Store, event: Event, classification: Classification, decision: Decision, now: float
+    store: Store,
+    event: Event,
+    classification: Classification,
+    decision: Decision,
+    now: float,
+    *,
+    at: float | None = None,
+    quiet_routes: frozenset[str] = frozenset(),
 ) -> Recorded:
-    """Record a routed (or ignored, or unrouted) event with one message per delivery."""
+    """Record a routed (or ignored, or unrouted) event with one message per delivery, placed in
+    its incident (`at`: the event's own time, else `now`). An ignored event touches no incident."""
+    from jp1notify.incidents import facts
+
     outcome = "ignored" if decision.ignored_by else "unrouted" if decision.unrouted else "routed"
     record = EventRecord(
         dedup_key=event_key(event),
@@ -947,7 +1188,8 @@ def record_event(
     messages = [
         NewMessage(d.destination, d.route.name, d.route.mentions) for d in decision.deliveries
     ]
-    return store.record(record, messages, now)
+    placed = None if decision.ignored_by else facts(event, classification.level, at or now)
+    return store.record(record, messages, now, placed, quiet_routes)
 
 
 def event_key(event: Event) -> str:

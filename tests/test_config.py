@@ -47,7 +47,7 @@ def test_unknown_key_in_a_destination_lists_destination_keys():
         )
     )
     assert line.startswith(
-        "destinations.alerts.webhok_url: unknown key (allowed: language, webhook_url,"
+        "destinations.alerts.webhok_url: unknown key (allowed: api_url, channel, kind, language, token,"
     )
 
 

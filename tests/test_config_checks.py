@@ -501,7 +501,7 @@ def test_good_mentions(tmp_path, mention):
 def test_a_url_where_a_variable_name_or_path_goes_is_refused_unshown(tmp_path, key):
     text = f'[destinations.alerts]\n{key} = "{HOOK}"\n' + ROUTE
     (line,) = refused(check(tmp_path, text), "checksecret", "hooks.slack.com")
-    assert line.startswith(f"destinations.alerts.{key}: this is a URL, not ")
+    assert line.startswith(f"destinations.alerts.{key}: this is a URL or token, not ")
 
 
 def test_huge_names_are_cut_in_the_gate_lines(tmp_path):

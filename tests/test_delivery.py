@@ -11,10 +11,16 @@ from jp1notify.delivery import (
     Disposition,
     attempt_once,
     backoff,
-    judge,
     judge_error,
     post,
 )
+from jp1notify.destinations.slack_webhook import judge
+
+
+def once(clients, url, payload):
+    """One attempt of the webhook kind, as delivery.post takes it."""
+    return lambda timeout: attempt_once(clients, url, payload, timeout, judge)
+
 
 REFUSED, INVALID, GONE, UNUSABLE = (
     Disposition.REFUSED,
@@ -147,9 +153,7 @@ def send(settings=SETTINGS):
     clock = FakeClock()
     with Clients(settings) as clients:
         verdict, attempts = post(
-            clients,
-            URL,
-            {"text": "hi"},
+            once(clients, URL, {"text": "hi"}),
             settings,
             clock() + settings.retry_budget,
             sleep=clock.sleep,
@@ -221,7 +225,7 @@ def test_a_client_that_cannot_be_built_is_a_verdict_not_a_crash(tmp_path):
     bad_ca.write_text("not a certificate")
     settings = SETTINGS._replace(ca_file=str(bad_ca))
     with Clients(settings) as clients:
-        verdict = attempt_once(clients, URL, {"text": "hi"}, 1.0)
+        verdict = attempt_once(clients, URL, {"text": "hi"}, 1.0, judge)
     assert verdict.disposition == UNUSABLE and "http.ca_file" in verdict.reason
     assert "secretsecret" not in verdict.reason
 
@@ -240,9 +244,7 @@ def test_without_a_store_a_slow_slack_gets_a_patient_second_try():
     clock = FakeClock()
     with Clients(SETTINGS) as clients:
         verdict, attempts = post(
-            clients,
-            URL,
-            {},
+            once(clients, URL, {}),
             SETTINGS,
             10.0,
             patient=6.0,

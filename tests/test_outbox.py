@@ -9,6 +9,7 @@ import respx
 from jp1notify.classify import classify
 from jp1notify.event import parse_event
 from jp1notify.outbox import MIN_INTERVAL, Sender
+from jp1notify.redaction import Secrets
 from jp1notify.routing import route
 from jp1notify.store import Store, record_event
 
@@ -79,7 +80,7 @@ def enqueue(store, clock, count=1, evid="4104:0", prefix="/PROD/NET"):
 
 
 def drain(store, clock, config=CONFIG, environ=ENV):
-    secrets = []
+    secrets = Secrets()
     report = Sender(
         store,
         config,
