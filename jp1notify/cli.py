@@ -1,4 +1,4 @@
-"""The command line: `jp1notify [send]`, `flush`, `history`, `check-config`. The only place that
+"""The command line: `jp1notify [send]`, `flush`, `retry`, `history`, `incidents`, `check-config`. The only place that
 turns outcomes and exceptions into exit codes (`EXIT_*`, table in the README).
 
 `jp1notify` with no arguments is what scripts/notification.bat runs under JP1: read the event
@@ -296,6 +296,19 @@ def cmd_history(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         return _EXIT_CODES[store_ending(exc)]
 
 
+def cmd_incidents(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from jp1notify.history import show_incidents
+    from jp1notify.notify import store_ending
+    from jp1notify.store import StoreError
+
+    config = load_config(find_config(args.config, environ))
+    try:
+        return show_incidents(config, args)
+    except StoreError as exc:
+        print(f"jp1notify: {exc}", file=sys.stderr)
+        return _EXIT_CODES[store_ending(exc)]
+
+
 def cmd_check_config(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """Validate the config, summarise it and check locally what can be checked: 78 when it
     cannot deliver or queue here (the errors are listed), 0 with or without warnings."""
@@ -371,6 +384,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     history.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     history.set_defaults(handler=cmd_history)
+    incidents = commands.add_parser(
+        "incidents", help="list open incidents and recently resolved ones, with their downtime"
+    )
+    _add_config_option(incidents)
+    incidents.add_argument("--since", metavar="WHEN", help="resolved since (default 7d)")
+    incidents.add_argument(
+        "--limit", type=_count, default=200, help="most incidents shown (default 200)"
+    )
+    incidents.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    incidents.set_defaults(handler=cmd_incidents)
     retry = commands.add_parser(
         "retry", help="put dead messages back in the queue (or move a removed destination's)"
     )

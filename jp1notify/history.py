@@ -78,7 +78,9 @@ def format_row(event: dict[str, Any], zone: tzinfo | None = None) -> str:
     """One table line: the event's own time, level, event ID, unit, then where it went.
 
     `zone` is `[message] timezone` (None: this machine's), the zone of EVDATE/EVTIME."""
-    unit = " ".join(str(x) for x in (event["unit"] or "(unit unknown)", event["exec_id"]) if x)
+    incident = f"[incident #{event['incident']}]" if event.get("incident") else None
+    parts = (event["unit"] or "(unit unknown)", event["exec_id"], incident)
+    unit = " ".join(str(x) for x in parts if x)
     head = f"{format_when(event, zone)}  {event['level']:<7}  {event['event_id'] or '?':<5}  {unit}"
     if event["outcome"] != "routed":
         rule = f" ({event['rule']})" if event["rule"] else ""
@@ -150,3 +152,71 @@ def _received(timestamp: Any, zone: tzinfo | None) -> datetime | None:
         return moment if zone else moment.astimezone()
     except (TypeError, ValueError, OverflowError, OSError):
         return None
+
+
+def show_incidents(config: Config, args: argparse.Namespace) -> int:
+    """`jp1notify incidents`: open incidents, and those resolved since --since (default 7d),
+    with their duration and event count; a table, or JSON lines."""
+    try:
+        since = parse_since(args.since or "7d", time.time())
+    except HistoryError as exc:
+        print(f"jp1notify: {exc}", file=sys.stderr)
+        return 64
+    if not os.path.exists(config.outbox.data_dir / "jp1notify.db"):
+        print(
+            f"jp1notify: no incidents yet in {cut(str(config.outbox.data_dir), 160)}",
+            file=sys.stderr,
+        )
+        return 0
+    store = Store.open(config.outbox.data_dir)
+    try:
+        found = store.incidents(since, args.limit)
+    finally:
+        store.close()
+    now = time.time()
+    for incident, sent in found:
+        row = incident_row(incident, sent, now, config.timezone)
+        print(json.dumps(row, ensure_ascii=False) if args.json else format_incident(row))
+    if not found and not args.json:
+        print("no open incident, and none resolved in that period")
+    return 0
+
+
+def incident_row(incident: Any, sent: int, now: float, zone: tzinfo | None) -> dict[str, Any]:
+    """An incident as `incidents --json` prints it (times in ISO 8601 with the offset)."""
+    end = incident.resolved_at if incident.resolved_at is not None else now
+    return {
+        "id": incident.id,
+        "state": incident.state.value,
+        "level": incident.level,
+        "service": incident.service or None,
+        "jobnet": incident.jobnet,
+        "exec_id": incident.exec_id,
+        "opened_at": _iso(incident.opened_at, zone),
+        "resolved_at": _iso(incident.resolved_at, zone),
+        "duration_seconds": round(max(0.0, end - incident.opened_at)),
+        "events": incident.events,
+        "messages_sent": sent,
+    }
+
+
+def format_incident(row: dict[str, Any]) -> str:
+    from jp1notify.incidents import duration_text
+
+    took = duration_text(row["duration_seconds"], "en")
+    since = (row["opened_at"] or "?").replace("T", " ")
+    if row["state"] == "open":
+        how = f"OPEN for {took}"
+    else:
+        how = f"resolved after {took}"
+    unit = " ".join(x for x in (row["jobnet"], row["exec_id"]) if x)
+    return (
+        f"#{row['id']:<5} {row['level']:<7} {unit}  {how} (since {since}), "
+        f"{row['events']} event{'s' if row['events'] != 1 else ''}, "
+        f"{row['messages_sent']} message{'s' if row['messages_sent'] != 1 else ''} sent"
+    )
+
+
+def _iso(epoch: float | None, zone: tzinfo | None) -> str | None:
+    moment = _received(epoch, zone) if epoch is not None else None
+    return moment.isoformat(timespec="seconds") if moment else None

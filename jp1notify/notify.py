@@ -119,9 +119,19 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
             f"event cannot be queued. Check that outbox.data_dir ({cut(str(config.outbox.data_dir), 160)}) is "
             "a writable local folder."
         )
+        if ending is Ending.UNROUTED:
+            _say_unrouted(run, event, classification)
         if ending:
             return Outcome(ending, None, details)
         return _send_directly(run, config, event, classification, decision, environ, details)
+    if recorded.incident is not None:
+        details["incident"] = recorded.incident
+    if recorded.resolved:
+        details["resolved"] = ",".join(str(i) for i in recorded.resolved)
+    if ending is Ending.UNROUTED and recorded.message_ids:
+        ending = None  # it resolved an incident: its recovery goes where the incident was posted
+    elif ending is Ending.UNROUTED:
+        _say_unrouted(run, event, classification)
     try:
         if recorded.duplicate:
             run.say(describe_duplicate(event, *store.event_messages(recorded.key)))
@@ -151,13 +161,16 @@ def _say_decision(
         details["rule"] = decision.ignored_by
         return Ending.IGNORED
     if decision.unrouted:
-        run.say(
-            f"warning: event {describe(event)} ({classification.level}, scope "
-            f"{classification.scope}) matched no route and no ignore rule, so nobody was "
-            "notified. Add a catch-all route (no conditions) or an [[ignore]] rule."
-        )
-        return Ending.UNROUTED
+        return Ending.UNROUTED  # said once the store tells whether it resolved an incident
     return None
+
+
+def _say_unrouted(run: Invocation, event: Event, classification: Classification) -> None:
+    run.say(
+        f"warning: event {describe(event)} ({classification.level}, scope "
+        f"{classification.scope}) matched no route and no ignore rule, so nobody was "
+        "notified. Add a catch-all route (no conditions) or an [[ignore]] rule."
+    )
 
 
 def _open_and_record(

@@ -952,7 +952,8 @@ class Store:
             args.append(state)
         rows = self.db.execute(
             "SELECT e.id, e.received_at, e.event_id, e.unit, e.exec_id, e.level, e.scope,"
-            f" e.outcome, e.rule, e.event_json FROM events e WHERE {' AND '.join(where)}"
+            " e.outcome, e.rule, e.event_json, e.incident FROM events e"
+            f" WHERE {' AND '.join(where)}"
             " ORDER BY e.received_at DESC, e.id DESC LIMIT ?",
             (*args, limit),
         ).fetchall()
@@ -977,6 +978,7 @@ class Store:
             "outcome": row[7],
             "rule": row[8],
             "event": event,
+            "incident": row[10],
             "messages": [dict(zip(keys, m, strict=True)) for m in messages],
         }
 

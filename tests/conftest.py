@@ -102,7 +102,7 @@ def frozen_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     inputs = sorted(
         [
-            *ROOT.glob("jp1notify/*.py"),
+            *ROOT.glob("jp1notify/**/*.py"),
             *ROOT.glob("config/**/*.toml"),
             *ROOT.glob("config/samples/*"),
         ]
