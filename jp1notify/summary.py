@@ -62,10 +62,15 @@ def _rules(config: Config, destinations: list[str]) -> list[str]:
         lines.append("  self_guard: events of the notifier's own jobnet (from AJSJOBNAME)")
     lines += [f"  {cut(r.name)}: {describe_matcher(r.matcher)}" for r in config.ignore]
     lines += ["Destinations:", *destinations]
+    lines.append(
+        "Incidents: error and warning events of a jobnet open one; its normal end resolves it "
+        "and tells every destination it went to (`jp1notify incidents`)"
+    )
     lines.append("Routes (in order; the first match wins unless it says continue):")
     for number, r in enumerate(config.routes, 1):
         mention = f", mention {' '.join(map(describe_mention, r.mentions))}" if r.mentions else ""
         flow = ", continue" if r.continue_ else ""
+        flow += "" if r.recovery else ", no recovery message"
         lines.append(
             f"  {number}. {cut(r.name)}: {describe_matcher(r.matcher)} -> "
             f"{', '.join(map(cut, r.destinations))}{mention}{flow}"
@@ -108,7 +113,9 @@ def _destinations(
         except WebhookError as exc:
             state = "NOT readable here" if exc.local else "NOT usable"
             (warnings if exc.local else errors).append(exc.problems[0])
-        lines.append(f"  {cut(dest.name)}: {dest.source.describe()} ({state})")
+        kind = "" if dest.kind == "slack_webhook" else f"{dest.kind}, channel {dest.channel}, "
+        api = f", API {cut(dest.api_url, 80)}" if dest.api_url else ""
+        lines.append(f"  {cut(dest.name)}: {kind}{dest.source.describe()} ({state}){api}")
     return lines, errors, warnings
 
 
