@@ -350,7 +350,7 @@ class Sender:
             try:
                 classification = Classification(p.level, "", p.scope)
                 rendered = render(
-                    r.event, classification, p.route, r.mentions, language, self.config
+                    r.event, classification, p.route, r.mentions, language, self.config, p.context
                 )
             except Exception as exc:  # noqa: BLE001
                 self._unrenderable(name, p, exc)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from jp1notify.event import Event
     from jp1notify.routing import Decision
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "jp1notify.db"
 BUSY_TIMEOUT = (
     STORE_WAIT  # seconds a writer waits for the lock; 500 processes at once stay far below
@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS events (
     scope TEXT NOT NULL,
     outcome TEXT NOT NULL,          -- routed, ignored, unrouted
     rule TEXT,                      -- the ignore rule, if ignored
-    event_json TEXT NOT NULL
+    event_json TEXT NOT NULL,
+    context TEXT                    -- the context command's result, guidance.ContextResult (v3)
 );
 CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
 CREATE TABLE IF NOT EXISTS messages (
@@ -124,6 +125,7 @@ _MIGRATIONS = {
         ("destinations", "batch_limit", "INTEGER"),
         ("destinations", "patient", "INTEGER NOT NULL DEFAULT 0"),
     ),
+    2: (("events", "context", "TEXT"),),
 }
 
 
@@ -271,6 +273,7 @@ class Pending(NamedTuple):
     event_json: str
     level: str
     scope: str
+    context: str | None = None  # guidance.ContextResult as stored, for rendering
 
 
 class Due(NamedTuple):
@@ -413,8 +416,16 @@ class Store:
     # -- intake ------------------------------------------------------------------------------
 
     @_guarded
-    def record(self, event: EventRecord, messages: Sequence[NewMessage], now: float) -> Recorded:
-        """Record an event and its outbox messages, once: a known dedup key records nothing."""
+    def record(
+        self,
+        event: EventRecord,
+        messages: Sequence[NewMessage],
+        now: float,
+        hold_until: float = 0.0,
+    ) -> Recorded:
+        """Record an event and its outbox messages, once: a known dedup key records nothing.
+        `hold_until`: the messages wait for the context command until then (`set_context`
+        ends the wait; if this process dies, they go out after it anyway)."""
         with self.write() as db:
             row = db.execute(
                 "INSERT INTO events(dedup_key, received_at, event_id, unit, jobnet, exec_id, level,"
@@ -442,9 +453,9 @@ class Store:
             event_row = row[0]
             ids = tuple(
                 db.execute(
-                    "INSERT INTO messages(event_row, destination, route, mentions, state, created_at)"
-                    " VALUES (?,?,?,?,'pending',?) RETURNING id",
-                    (event_row, m.destination, m.route, json.dumps(m.mentions), now),
+                    "INSERT INTO messages(event_row, destination, route, mentions, state,"
+                    " created_at, not_before) VALUES (?,?,?,?,'pending',?,?) RETURNING id",
+                    (event_row, m.destination, m.route, json.dumps(m.mentions), now, hold_until),
                 ).fetchone()[0]
                 for m in messages
             )
@@ -458,6 +469,22 @@ class Store:
                     (event.jobnet, event.service, event.event_id, event.level, event.exec_id, now),
                 )
         return Recorded(event_row, False, ids, event.dedup_key)
+
+    @_guarded
+    def set_context(self, dedup_key: str, context: str | None) -> None:
+        """Keep the context command's result with the event and let its messages go: the wait
+        set by `record(hold_until=...)` ends for those not tried yet."""
+        with self.write() as db:
+            row = db.execute(
+                "UPDATE events SET context = ? WHERE dedup_key = ? RETURNING id",
+                (context, dedup_key),
+            ).fetchone()
+            if row is not None:
+                db.execute(
+                    "UPDATE messages SET not_before = 0 WHERE event_row = ? AND state = 'pending'"
+                    " AND attempts = 0",
+                    (row[0],),
+                )
 
     @_guarded
     def has_pending(self) -> bool:
@@ -579,7 +606,7 @@ class Store:
         args: tuple[Any, ...] = () if now is None else (now, now + max_ahead)
         rows = self.db.execute(
             "SELECT m.id, m.destination, m.route, m.mentions, m.attempts, e.event_json, e.level,"
-            " e.scope FROM messages m JOIN events e ON e.id = m.event_row"
+            " e.scope, e.context FROM messages m JOIN events e ON e.id = m.event_row"
             f" WHERE m.state = 'pending' AND m.destination = ? AND {ready} ORDER BY m.id LIMIT ?",
             (destination, *args, limit),
         )
@@ -927,9 +954,15 @@ def salvage(path: Path) -> tuple[list[Salvaged], str | None]:
 
 
 def record_event(
-    store: Store, event: Event, classification: Classification, decision: Decision, now: float
+    store: Store,
+    event: Event,
+    classification: Classification,
+    decision: Decision,
+    now: float,
+    hold_until: float = 0.0,
 ) -> Recorded:
-    """Record a routed (or ignored, or unrouted) event with one message per delivery."""
+    """Record a routed (or ignored, or unrouted) event with one message per delivery; they wait
+    until `hold_until` (see Store.record)."""
     outcome = "ignored" if decision.ignored_by else "unrouted" if decision.unrouted else "routed"
     record = EventRecord(
         dedup_key=event_key(event),
@@ -947,7 +980,7 @@ def record_event(
     messages = [
         NewMessage(d.destination, d.route.name, d.route.mentions) for d in decision.deliveries
     ]
-    return store.record(record, messages, now)
+    return store.record(record, messages, now, hold_until)
 
 
 def event_key(event: Event) -> str:

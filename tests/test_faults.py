@@ -15,6 +15,7 @@ import pytest
 
 import fakeslack
 from conftest import clean_env, event_env, jp1notify_command, run
+from jp1notify.store import SCHEMA_VERSION
 from fakeslack import Answer, FakeSlack
 
 CONFIG = """
@@ -391,7 +392,7 @@ def test_a_store_of_the_previous_schema_is_upgraded_in_place(site):
     assert site.send(1).returncode == 0
     assert site.states() == {"sent": 2}  # the queued one too
     with site.db() as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 # -- 7. secrets echoed back by a server ----------------------------------------------------------

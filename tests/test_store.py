@@ -2,7 +2,15 @@ import sqlite3
 
 import pytest
 
-from jp1notify.store import DB_NAME, EventRecord, NewMessage, Store, StoreError, quarantine
+from jp1notify.store import (
+    DB_NAME,
+    SCHEMA_VERSION,
+    EventRecord,
+    NewMessage,
+    Store,
+    StoreError,
+    quarantine,
+)
 
 
 def record(store, key="k1", now=100.0, messages=("alerts",), outcome="routed", jobnet="/G/N"):
@@ -137,7 +145,7 @@ def test_a_migration_runs_again_on_a_store_relabelled_by_an_older_version(tmp_pa
     with sqlite3.connect(tmp_path / DB_NAME) as db:
         db.execute("PRAGMA user_version = 1")  # what jp1notify 0.1.0 did to any other version
     store = Store.open(tmp_path)
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     record(store)
     assert store.counts() == {"pending": 1}
     store.close()
