@@ -572,7 +572,9 @@ class _Builder:
         problem = check_link_url(url) if url else None
         if problem:
             self.problems.append(f"{key} url: {shown(url)} {problem}")
-        return Runbook(r["name"] or default_name("runbooks", i), self._matcher(key, r), r["text"], url)
+        return Runbook(
+            r["name"] or default_name("runbooks", i), self._matcher(key, r), r["text"], url
+        )
 
     def _program(self, program: str) -> None:
         """The program is the operator's alone: event text may fill arguments, never choose
@@ -583,14 +585,14 @@ class _Builder:
         if "{" in program.replace("{{", ""):
             self.problems.append(
                 f"{key}: the program cannot hold a placeholder (only its arguments can): name "
-                "the program itself, like \"ajsshow\""
+                'the program itself, like "ajsshow"'
             )
         if not program.strip():
-            self.problems.append(f"{key}: name the program to run, like \"ajsshow\"")
+            self.problems.append(f'{key}: name the program to run, like "ajsshow"')
         if program.lower().rstrip(". ").endswith((".bat", ".cmd")):
             self.problems.append(
                 f"{key}: {shown(program)} is a batch file: cmd.exe would read the event's text "
-                "in its arguments as commands. Name the program itself, like \"ajsshow.exe\""
+                'in its arguments as commands. Name the program itself, like "ajsshow.exe"'
             )
 
     def _context(self, c: dict[str, Any] | None) -> ContextSettings | None:

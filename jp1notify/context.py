@@ -232,12 +232,13 @@ def decode(data: bytes, cut_bytes: bool = False) -> str:
 def strip_controls(text: str) -> str:
     """Line breaks normalised to \\n, tabs to spaces; other control characters and the
     bidirectional formatting characters (which could make text read backwards) removed."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").expandtabs(8)
-    return "".join(
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    kept = "".join(
         c
         for c in text
-        if c == "\n" or (unicodedata.category(c) not in ("Cc", "Cs") and c not in _BIDI)
+        if c in "\n\t" or (unicodedata.category(c) not in ("Cc", "Cs") and c not in _BIDI)
     )
+    return kept.expandtabs(8)
 
 
 def clean(data: bytes, settings: ContextSettings, cut_bytes: bool = False) -> str | None:

@@ -290,9 +290,7 @@ def cut_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + CUT_MARK
 
 
-def _context_part(
-    result: ContextResult, labels: dict[str, str], room: int, cuts: list[str]
-) -> str:
+def _context_part(result: ContextResult, labels: dict[str, str], room: int, cuts: list[str]) -> str:
     """`*Context*`, the output in a code block, and what went wrong, within `room` characters."""
     head = f"*{labels['context']}*"
     note = (
@@ -309,7 +307,6 @@ def _context_part(
     _note_cut(cuts, "context", cut)
     block = f"{CODE_FENCE}\n{body}\n{CODE_FENCE}"
     return "\n".join(x for x in (head, block, note) if x)
-
 
 
 def _unit_text(path: str | None, limit: int, labels: dict[str, str]) -> str:

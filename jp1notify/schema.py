@@ -156,8 +156,8 @@ def _argv(value: Any) -> Any:
     """`command` is an argv list: a string would need a shell (or guessing) to split."""
     if isinstance(value, str):
         raise ValueError(
-            "write the command as a list of arguments, like [\"ajsshow\", \"-F\", "
-            "\"{service}\"]: jp1notify runs no shell, so each placeholder stays one argument"
+            'write the command as a list of arguments, like ["ajsshow", "-F", '
+            '"{service}"]: jp1notify runs no shell, so each placeholder stays one argument'
         )
     return value
 
@@ -169,9 +169,9 @@ def _argument(value: str) -> str:
 
 
 class ContextModel(_Model):
-    command: Annotated[
-        list[Annotated[str, AfterValidator(_argument)]], BeforeValidator(_argv)
-    ] = Field(min_length=1)
+    command: Annotated[list[Annotated[str, AfterValidator(_argument)]], BeforeValidator(_argv)] = (
+        Field(min_length=1)
+    )
     levels: Annotated[list[ContextLevel], BeforeValidator(_as_list)] = ["error", "warning"]
     timeout_seconds: float = Field(5.0, gt=0, le=30)
     max_lines: int = Field(15, ge=1, le=200)

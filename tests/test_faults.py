@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from jp1notify.store import SCHEMA_VERSION
+
 import fakeslack
 from conftest import clean_env, event_env, jp1notify_command, run
-from jp1notify.store import SCHEMA_VERSION
 from fakeslack import Answer, FakeSlack
 
 CONFIG = """

@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from conftest import MINIMAL, make_config
 from jp1notify.classify import classify
 from jp1notify.config import ConfigError
 from jp1notify.event import parse_event
@@ -19,6 +18,8 @@ from jp1notify.guidance import (
     runbooks_for,
 )
 from jp1notify.message import MESSAGE_LIMIT, render
+
+from conftest import MINIMAL, make_config
 
 RUNBOOK = """
 [[runbooks]]
