@@ -24,7 +24,9 @@ STORE_WAIT = 30.0  # seconds a write waits for another process's lock on the sto
 # process post the same messages again. A killed holder frees the queue this much later.
 LEASE_TTL = STORE_WAIT + 10.0
 RUN_SLACK = 15.0  # logging, rendering, opening files: generous
-CONTEXT_GRACE = 3.0  # beyond [context] timeout_seconds: killing the command, reading what is left
+CONTEXT_GRACE = (
+    5.0  # beyond [context] timeout_seconds: killing the command (taskkill), reading what is left
+)
 
 
 def patient_timeout(config: Config, unanswered: int = 1) -> float:

@@ -93,19 +93,26 @@ def _guidance(config: Config) -> list[str]:
 
 
 def _context_warnings(config: Config) -> list[str]:
-    """A program not found here may be found by the JP1 job, whose PATH differs: a warning."""
+    """Runbooks that can never show; a context program not found here (the JP1 job, whose PATH
+    differs, may find it: a warning, not an error)."""
     import shutil
 
+    warnings = [
+        f"{entry_label('runbooks', i, r.name)} levels: runbooks are shown for error and warning "
+        "events only, so this one never is"
+        for i, r in enumerate(config.runbooks)
+        if r.matcher.levels is not None and not r.matcher.levels & {"error", "warning"}
+    ]
     if config.context is None:
-        return []
+        return warnings
     program = config.context.command[0]
     try:
         found = shutil.which(program)
     except (OSError, ValueError):
         found = None
     if found:
-        return []
-    return [
+        return warnings
+    return warnings + [
         f"context.command #1: {cut(program, 120)} is not found on this PATH; if the JP1 job "
         "does not find it either, alerts say so instead of showing its output. Give the "
         "program's full path"

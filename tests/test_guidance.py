@@ -124,6 +124,11 @@ def test_check_config_lists_runbooks_and_the_context_command():
     assert "no-such-ajsshow-here {jobnet}" in summary.text
     assert "no-such-ajsshow-here is not found on this PATH" in summary.text
     assert not summary.errors
+    config = make_config(MINIMAL + '[[runbooks]]\ntext = "x"\nlevels = ["info"]\n')
+    summary = summarize(config, {})
+    assert "runbooks #1 levels: runbooks are shown for error and warning events only" in (
+        summary.text
+    )
 
 
 # -- placeholders ------------------------------------------------------------------------------
