@@ -35,6 +35,11 @@ READ_LIMIT = 64 * 1024  # bytes of output kept; ajsshow's listing of a jobnet is
 KILL_GRACE = 1.0  # seconds the reader gets after a kill to collect what is left in the pipe
 HOLD_MARGIN = 2.0  # messages wait this much beyond the timeout for their context (notify.py)
 CUT_MARK = "…"
+# The command gets a process group of its own, to be killed as a whole: a new session on POSIX,
+# a new process group (and no console window) on Windows.
+_WINDOWS_GROUP = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0) | getattr(
+    subprocess, "CREATE_NO_WINDOW", 0
+)
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
@@ -82,7 +87,8 @@ def _run(settings: ContextSettings, event: Event) -> ContextResult:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            **_own_group(),
+            creationflags=_WINDOWS_GROUP if sys.platform == "win32" else 0,
+            start_new_session=sys.platform != "win32",
         )
     except FileNotFoundError:
         return _failed(
@@ -99,14 +105,6 @@ def _run(settings: ContextSettings, event: Event) -> ContextResult:
 
 def _failed(code: str, value: str, note: str) -> ContextResult:
     return ContextResult(None, note, code, value)
-
-
-def _own_group() -> dict[str, object]:
-    """Popen arguments that give the command a process group of its own, to kill as a whole."""
-    if sys.platform == "win32":
-        flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW
-        return {"creationflags": flags}
-    return {"start_new_session": True}
 
 
 def _collect(settings: ContextSettings, process: subprocess.Popen[bytes]) -> ContextResult:

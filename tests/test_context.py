@@ -167,7 +167,7 @@ timezone = "Asia/Tokyo"
 [http]
 timeout_seconds = 2
 [outbox]
-data_dir = "data"
+data_dir = "{data_dir}"
 [log]
 dir = "logs"
 [destinations.alerts]
@@ -186,10 +186,13 @@ timeout_seconds = {timeout}
 FAILED_JOB = "KAVS0265-E job (AJSROOT1:/PROD/NIGHTLY/LOAD/JOB1:@A100) ended abnormally"
 
 
-def setup(tmp_path: Path, slack, script: str, timeout: float = 10) -> dict[str, str]:
+def setup(
+    tmp_path: Path, slack, script: str, timeout: float = 10, data_dir: str = "data"
+) -> dict[str, str]:
     command = ", ".join(json.dumps(a) for a in (sys.executable, "-c", script, "{jobnet}"))
     config = tmp_path / "jp1notify.toml"
-    config.write_text(CONFIG.format(command=command, timeout=timeout), encoding="utf-8")
+    text = CONFIG.format(command=command, timeout=timeout, data_dir=data_dir)
+    config.write_text(text, encoding="utf-8")
     return clean_env(
         JP1NOTIFY_CONFIG=str(config),
         HOOK=slack.url("alerts"),
@@ -228,6 +231,16 @@ def test_a_hanging_command_costs_its_timeout_and_the_alert_goes_out_saying_so(tm
     (payload,) = slack.payloads("alerts")
     guidance = payload["attachments"][1]["text"]
     assert "```\npartial\n```\nThe context command timed out after 1 s and was stopped." in guidance
+
+
+def test_without_a_usable_store_the_direct_post_carries_the_context(tmp_path, slack):
+    (tmp_path / "blocker").write_text("a file where the data folder should be")
+    script = "print('KAVS0265-E RC=8 &')"
+    done = run(["send"], setup(tmp_path, slack, script, data_dir="blocker/data"))
+    assert done.returncode == 0, done.stderr
+    assert "the store is not usable" in done.stderr
+    (payload,) = slack.payloads("alerts")
+    assert "```\nKAVS0265-E RC=8 &amp;\n```" in payload["attachments"][1]["text"]
 
 
 def test_a_dry_run_shows_the_runbook_and_runs_nothing(tmp_path, slack):
