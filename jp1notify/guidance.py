@@ -24,7 +24,6 @@ would shift or drop an argument.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from typing import NamedTuple
@@ -73,6 +72,8 @@ def parse_template(text: str) -> tuple[Piece, ...]:
 
 
 def _unknown_placeholder(name: str) -> str:
+    import difflib  # config errors only: off the path of every event
+
     shown = name if len(name) <= 40 else name[:39] + "…"
     hint = difflib.get_close_matches(name, PLACEHOLDERS, n=1) if len(name) < 100 else []
     suggestion = f"; did you mean {{{hint[0]}}}?" if hint else ""
