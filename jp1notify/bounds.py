@@ -24,6 +24,9 @@ STORE_WAIT = 30.0  # seconds a write waits for another process's lock on the sto
 # process post the same messages again. A killed holder frees the queue this much later.
 LEASE_TTL = STORE_WAIT + 10.0
 RUN_SLACK = 15.0  # logging, rendering, opening files: generous
+CONTEXT_GRACE = (
+    5.0  # beyond [context] timeout_seconds: killing the command (taskkill), reading what is left
+)
 
 
 def patient_timeout(config: Config, unanswered: int = 1) -> float:
@@ -47,6 +50,8 @@ def lease_ahead(config: Config) -> float:
 def run_bound(config: Config) -> float:
     """The longest a `send`, `flush` or `retry` may run: its sending budget (drain_seconds, or
     the retry budget without a store), the last request it started, one wait for the store's
-    lock, and slack. Defaults: 60 + 61 + 30 + 15 = 166 seconds."""
+    lock, and slack; with a [context] command, its timeout and the grace to kill it. Defaults:
+    60 + 61 + 30 + 15 = 166 seconds."""
     budget = max(config.outbox.drain_seconds, config.http.retry_budget)
-    return budget + request_deadline(config, True) + STORE_WAIT + RUN_SLACK
+    bound = budget + request_deadline(config, True) + STORE_WAIT + RUN_SLACK
+    return bound + (config.context.timeout_seconds + CONTEXT_GRACE if config.context else 0.0)

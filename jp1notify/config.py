@@ -170,6 +170,25 @@ class OutboxSettings(NamedTuple):
     digest_interval_seconds: float
 
 
+class Runbook(NamedTuple):
+    """Steps written by operators for the events a matcher selects (guidance.py)."""
+
+    name: str  # "runbooks #1" unless named
+    matcher: Matcher
+    text: str  # with placeholders, checked by guidance.template_problem
+    url: str | None
+
+
+class ContextSettings(NamedTuple):
+    """[context]: a command whose output goes into the message of problem events (context.py)."""
+
+    command: tuple[str, ...]  # argv; placeholders are replaced inside each argument
+    levels: frozenset[str]
+    timeout_seconds: float
+    max_lines: int
+    max_chars: int
+
+
 class Config(NamedTuple):
     """A validated config. Paths are absolute; `timezone` None means the machine's local zone."""
 
@@ -191,6 +210,8 @@ class Config(NamedTuple):
     outbox: OutboxSettings
     log_dir: Path
     log_retention_days: int
+    runbooks: tuple[Runbook, ...] = ()
+    context: ContextSettings | None = None
 
 
 def app_dir() -> Path:
@@ -448,6 +469,27 @@ def check_webhook_url(url: str) -> str | None:
     return None
 
 
+LINK_URL_LIMIT = 500  # a runbook link must leave room for the steps in a Slack message
+
+
+def check_link_url(url: str) -> str | None:
+    """Why a link shown in messages (a runbook's url) is unusable, or None: https, or http on
+    this machine, like webhooks; not a secret, so callers may quote it."""
+    scheme = url.partition("://")[0].lower()
+    if scheme not in ("https", "http"):
+        return "must start with https:// (like https://wiki.example.co.jp/jp1/nightly)"
+    if len(url) > LINK_URL_LIMIT:
+        return f"is longer than {LINK_URL_LIMIT} characters: link a shorter address"
+    from jp1notify.urls import url_problem
+
+    problem = url_problem(url)
+    if problem:
+        return problem
+    if scheme == "http" and urlsplit(url).hostname not in _LOCAL_HOSTS:
+        return "must start with https:// (http:// only for this machine: localhost, 127.0.0.1)"
+    return None
+
+
 def check_proxy_url(url: str) -> str | None:
     """Why `http.proxy` is unusable, or None; never contains the URL (it may hold a password).
     httpx takes http:// and https:// proxies (SOCKS needs an extra package we do not ship)."""
@@ -551,6 +593,57 @@ class _Builder:
             ),
             log_dir=resolve_path(self.base, log["dir"]),
             log_retention_days=log["retention_days"],
+            runbooks=tuple(self._runbook(i, r) for i, r in enumerate(m["runbooks"])),
+            context=self._context(m["context"]),
+        )
+
+    def _runbook(self, i: int, r: dict[str, Any]) -> Runbook:
+        from jp1notify.guidance import template_problem
+
+        key = entry_label("runbooks", i, r["name"])
+        problem = template_problem(r["text"])
+        if problem:
+            self.problems.append(f"{key} text: {problem}")
+        url = r["url"]
+        problem = check_link_url(url) if url else None
+        if problem:
+            self.problems.append(f"{key} url: {shown(url)} {problem}")
+        return Runbook(
+            r["name"] or default_name("runbooks", i), self._matcher(key, r), r["text"], url
+        )
+
+    def _program(self, program: str) -> None:
+        """The program is the operator's alone: event text may fill arguments, never choose
+        what runs. A .bat or .cmd is run by cmd.exe, which reads its arguments again with its
+        own rules (quotes, &, |, %), so event text could run commands: Python's subprocess
+        documentation warns of it (https://docs.python.org/3/library/subprocess.html#windows-popen-args)."""
+        key = "context.command #1"
+        if "{" in program.replace("{{", ""):
+            self.problems.append(
+                f"{key}: the program cannot hold a placeholder (only its arguments can): name "
+                'the program itself, like "ajsshow"'
+            )
+        if not program.strip():
+            self.problems.append(f'{key}: name the program to run, like "ajsshow"')
+        if program.lower().rstrip(". ").endswith((".bat", ".cmd")):
+            self.problems.append(
+                f"{key}: {shown(program)} is a batch file: cmd.exe would read the event's text "
+                'in its arguments as commands. Name the program itself, like "ajsshow.exe"'
+            )
+
+    def _context(self, c: dict[str, Any] | None) -> ContextSettings | None:
+        if c is None:
+            return None
+        from jp1notify.guidance import template_problem
+
+        command = tuple(c["command"])
+        for i, argument in enumerate(command):
+            problem = template_problem(argument)
+            if problem:
+                self.problems.append(f"context.command #{i + 1}: {problem}")
+        self._program(command[0])
+        return ContextSettings(
+            command, frozenset(c["levels"]), c["timeout_seconds"], c["max_lines"], c["max_chars"]
         )
 
     def _route(self, i: int, r: dict[str, Any]) -> Route:

@@ -20,8 +20,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from jp1notify import __version__
 from jp1notify.catalog import LEVELS
 from jp1notify.classify import Classification
-from jp1notify.config import Config
+from jp1notify.config import Config, Runbook, default_name
 from jp1notify.event import FIELDS, Event, describe_problems
+from jp1notify.guidance import (
+    ContextResult,
+    expand,
+    is_problem,
+    placeholder_values,
+    runbooks_for,
+)
 
 if TYPE_CHECKING:
     from jp1notify.incidents import Incident
@@ -74,6 +81,15 @@ LABELS = {
         "incident_resolved": "resolved at {at}, down {downtime} ({count} events)",
         "downtime": "Down for",
         "first_failed": "First failed",
+        "what_to_do": "What to do",
+        "runbook": "Runbook",
+        "context": "Context",
+        "context_none": "(the context command wrote nothing)",
+        "context_timeout": "The context command timed out after {value} s and was stopped.",
+        "context_exit": "The context command ended with exit code {value}.",
+        "context_not_found": "The context command {value} was not found.",
+        "context_not_started": "The context command could not start: {value}",
+        "context_missing": "The context command was not run: the event has no {value}.",
     },
     "ja": {
         "error": "エラー",
@@ -112,6 +128,15 @@ LABELS = {
         "incident_resolved": "{at} に復旧、停止時間 {downtime}(イベント {count} 件)",
         "downtime": "停止時間",
         "first_failed": "最初の異常",
+        "what_to_do": "対応手順",
+        "runbook": "手順書",
+        "context": "詳細情報",
+        "context_none": "(詳細情報のコマンドは何も出力しませんでした)",
+        "context_timeout": "詳細情報のコマンドが {value} 秒でタイムアウトしたため停止しました。",
+        "context_exit": "詳細情報のコマンドが終了コード {value} で終了しました。",
+        "context_not_found": "詳細情報のコマンド {value} が見つかりません。",
+        "context_not_started": "詳細情報のコマンドを開始できませんでした: {value}",
+        "context_missing": "イベントに {value} がないため、詳細情報のコマンドを実行しませんでした。",
     },
 }
 
@@ -129,6 +154,7 @@ SEVERITIES_JA = {
 }
 
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
+_BACKTICK_RUN = re.compile(r"`(?=`)")  # each backtick followed by another
 
 
 class Rendered(NamedTuple):
@@ -180,8 +206,11 @@ def render(
     mentions: tuple[str, ...],
     language: str,
     config: Config,
+    context: str | None = None,
 ) -> Rendered:
-    """The webhook payload of one event for one destination."""
+    """The webhook payload of one event for one destination. For a problem event, a second
+    attachment says what to do: the matching runbooks and the context command's result
+    (`context`: guidance.ContextResult as the store keeps it)."""
     labels = LABELS[language]
     level = labels[classification.level]
     name = event_name(event, language)
@@ -210,7 +239,95 @@ def render(
     timestamp = event_datetime(event, config.timezone)
     if timestamp:
         attachment["ts"] = int(timestamp.timestamp())
-    return Rendered({"text": text, "attachments": [attachment]}, tuple(cuts))
+    attachments = [attachment]
+    guidance = _guidance(event, classification, labels, config, context, cuts)
+    if guidance:
+        attachments.append({"color": attachment["color"], "mrkdwn_in": ["text"], **guidance})
+    return Rendered({"text": text, "attachments": attachments}, tuple(cuts))
+
+
+# What to do: runbooks and the context command's output, in an attachment of their own whose text
+# is mrkdwn (bold labels, a code block), so the event's own attachment keeps its plain rendering.
+# Its text stays within MESSAGE_LIMIT: the runbooks take at most RUNBOOKS_LIMIT, the context the
+# rest. Escaped like all event text; config text too (a runbook may well hold "<" or "&").
+RUNBOOKS_LIMIT = 1500
+CODE_FENCE = "```"
+
+
+def _guidance(
+    event: Event,
+    classification: Classification,
+    labels: dict[str, str],
+    config: Config,
+    context: str | None,
+    cuts: list[str],
+) -> dict[str, str] | None:
+    if not is_problem(classification):
+        return None
+    parts, titles = [], []
+    runbooks = runbooks_for(event, classification, config)
+    if runbooks:
+        parts.append(_runbooks_part(runbooks, placeholder_values(event), labels, cuts))
+        titles.append(labels["what_to_do"])
+    result = ContextResult.loads(context)
+    if result:
+        room = MESSAGE_LIMIT - sum(len(p) + 2 for p in parts)
+        parts.append(_context_part(result, labels, room, cuts))
+        titles.append(labels["context"])
+    if not parts:
+        return None
+    return {"fallback": " / ".join(titles), "text": "\n\n".join(parts)}
+
+
+def _runbooks_part(
+    runbooks: Sequence[Runbook],
+    values: dict[str, str | None],
+    labels: dict[str, str],
+    cuts: list[str],
+) -> str:
+    """`*What to do*`, then each runbook's text with the event's values, and its link."""
+    lines = [f"*{labels['what_to_do']}*"]
+    each = (RUNBOOKS_LIMIT - len(lines[0])) // len(runbooks) - 1
+    for index, runbook in enumerate(runbooks):
+        link = _link(runbook, index, labels)
+        text, cut = fit(escape(expand(runbook.text, values)[0]), each - len(link) - 1)
+        _note_cut(cuts, "runbook", cut)
+        lines.append(f"{text}\n{link}" if link else text)
+    return "\n".join(lines)
+
+
+def _link(runbook: Runbook, index: int, labels: dict[str, str]) -> str:
+    """`<url|Runbook>`: the URL (checked by the config, without spaces) cannot end the link or
+    start its label early: `|`, `<` and `>` are percent-encoded, `&` escaped as Slack asks."""
+    if not runbook.url:
+        return ""
+    url = runbook.url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
+    named = runbook.name != default_name("runbooks", index) and runbook.name
+    label = escape(cut_text(runbook.name, 80) if named else labels["runbook"]).replace("|", "¦")
+    return f"<{url.replace('&', '&amp;')}|{label}>"
+
+
+def cut_text(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + CUT_MARK
+
+
+def _context_part(result: ContextResult, labels: dict[str, str], room: int, cuts: list[str]) -> str:
+    """`*Context*`, the output in a code block, and what went wrong, within `room` characters."""
+    head = f"*{labels['context']}*"
+    note = (
+        escape(labels[f"context_{result.code}"].format(value=result.value or ""))
+        if f"context_{result.code}" in labels
+        else ""
+    )
+    if result.text is None:
+        return "\n".join(x for x in (head, note or labels["context_none"]) if x)
+    limit = room - len(head) - len(note) - 2 * len(CODE_FENCE) - 4
+    # A run of backticks in the output would close the code block early: break it up.
+    output = _BACKTICK_RUN.sub("`\u200b", escape(result.text))
+    body, cut = fit(output, max(limit, len(CUT_MARK)))
+    _note_cut(cuts, "context", cut)
+    block = f"{CODE_FENCE}\n{body}\n{CODE_FENCE}"
+    return "\n".join(x for x in (head, block, note) if x)
 
 
 def render_recovery(event: Event, incident: Incident, language: str, config: Config) -> Rendered:

@@ -108,8 +108,9 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
     details: dict[str, object] = {"level": classification.level, "scope": classification.scope}
     details["routes"] = ",".join(f"{d.route.name}>{d.destination}" for d in decision.deliveries)
     ending = _say_decision(run, event, classification, decision, details)
+    hold = _context_hold(config, classification, decision)
     try:
-        store, recorded = _open_and_record(run, config, event, classification, decision)
+        store, recorded = _open_and_record(run, config, event, classification, decision, hold)
     except RecordedButFailed as exc:
         run.say(f"the event is recorded, but the store failed right after: {exc}")
         return Outcome(store_ending(exc.error), None, details)
@@ -136,6 +137,8 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
         if recorded.duplicate:
             run.say(describe_duplicate(event, *store.event_messages(recorded.key)))
             ending = Ending.DUPLICATE
+        elif hold:
+            store = _add_context(run, config, store, event, recorded.key)
         store, (report, states) = recovering(
             run, config, store, lambda s: _drain_and_look(run, s, config, environ, recorded.key)
         )
@@ -147,6 +150,45 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
     if report:
         details.update(posts=report.posts, sent=report.sent, stopped=report.stopped)
     return _own_outcome(run, event, states, report, ending, details)
+
+
+def _context_hold(config: Config, classification: Classification, decision: Decision) -> float:
+    """Until when the event's messages wait for the context command (0: none runs). The wait
+    keeps a process that holds the sender lease from sending them without their context; if
+    this process dies, they go out when it ends."""
+    if config.context is None or not decision.deliveries:
+        return 0.0
+    from jp1notify.context import applies, hold_seconds
+
+    if not applies(config.context, classification.level):
+        return 0.0
+    return time.time() + hold_seconds(config.context)
+
+
+def _run_context(run: Invocation, config: Config, event: Event) -> str:
+    """Run the context command; say what went wrong. The stored form of its result."""
+    from jp1notify.context import run_context
+
+    assert config.context is not None
+    started = time.monotonic()
+    result = run_context(config.context, event)
+    if result.note:
+        run.say(f"warning: {result.note}")
+    run.log_line(
+        "context",
+        outcome=result.code or "ok",
+        ms=round((time.monotonic() - started) * 1000),
+        lines=result.text.count("\n") + 1 if result.text else 0,
+    )
+    return result.dumps()
+
+
+def _add_context(run: Invocation, config: Config, store: Store, event: Event, key: str) -> Store:
+    """Run the context command for the recorded event, keep its output with it and let its
+    messages go. Returns the store in use afterwards (a new one after a recovery)."""
+    context = _run_context(run, config, event)
+    store, _ = recovering(run, config, store, lambda s: s.set_context(key, context))
+    return store
 
 
 def _say_decision(
@@ -179,6 +221,7 @@ def _open_and_record(
     event: Event,
     classification: Classification,
     decision: Decision,
+    hold_until: float = 0.0,
 ) -> tuple[Store, Recorded]:
     """Record the event (recovering a damaged store); then the daily housekeeping, which never
     turns a recorded event into a failure. Raises StoreError only if the event is not recorded."""
@@ -196,6 +239,7 @@ def _open_and_record(
             time.time(),
             at=moment.timestamp() if moment else None,
             quiet_routes=quiet,
+            hold_until=hold_until,
         )
 
     store = open_store(run, config)
@@ -418,7 +462,10 @@ def _send_directly(
     """Without a store: post now with bounded retries (the behaviour before the outbox)."""
     from jp1notify.delivery import DELIVERED, FINAL
 
-    results = _deliver(run, config, event, classification, decision, environ)
+    context = None
+    if _context_hold(config, classification, decision):
+        context = _run_context(run, config, event)
+    results = _deliver(run, config, event, classification, decision, environ, context)
     for result in results:
         attempts = f"{result.attempts} attempt{'s' if result.attempts != 1 else ''}"
         if result.outcome == DELIVERED:
@@ -441,7 +488,11 @@ def _send_directly(
 
 
 def plan(
-    config: Config, event: Event, classification: Classification, decision: Decision
+    config: Config,
+    event: Event,
+    classification: Classification,
+    decision: Decision,
+    context: str | None = None,
 ) -> list[Plan]:
     """Each delivery's message as its destination's kind renders it (without incident: the
     store places the event in one; the dry run and a direct send show the plain message)."""
@@ -457,6 +508,7 @@ def plan(
             delivery.route.name,
             delivery.route.mentions,
             destination.language or config.language,
+            context=context,
         )
         plans.append(Plan(delivery, renderer_for(destination, config).render(item)))
     return plans
@@ -469,6 +521,7 @@ def _deliver(
     classification: Classification,
     decision: Decision,
     environ: Mapping[str, str],
+    context: str | None = None,
 ) -> list[Result]:
     """Send each delivery; all of them share one retry budget, so the run stays within its
     bound. No incident here: without a store, there is nothing to thread or resolve."""
@@ -494,7 +547,9 @@ def _deliver(
                 continue
             channel = channel_for(destination, config, secret)
             language = destination.language or config.language
-            item = Item(0, event, classification, d.route.name, d.route.mentions, language)
+            item = Item(
+                0, event, classification, d.route.name, d.route.mentions, language, context=context
+            )
             if channel.render(item).truncated:
                 run.say(
                     f"message to {name} shortened to fit Slack: "
@@ -511,15 +566,18 @@ def _deliver(
 
 
 def dry_run_report(config: Config, event: Event) -> dict[str, object]:
-    """What `send --dry-run` prints: the event, its classification, the routes, the payloads."""
+    """What `send --dry-run` prints: the event, its classification, the routes, the payloads.
+    A dry run executes nothing: the context command is named, not run."""
     classification = classify(event, config)
     decision = route(event, classification, config)
+    would_run = bool(_context_hold(config, classification, decision))
     return {
         "config": str(config.path),
         "event": event.to_dict(),
         "classification": classification._asdict(),
         "ignored_by": decision.ignored_by,
         "unrouted": decision.unrouted,
+        "context": "context command not run in a dry run" if would_run else None,
         "messages": [
             {
                 "route": p.delivery.route.name,

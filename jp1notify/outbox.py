@@ -387,6 +387,7 @@ class Sender:
             self._language(channel.name),
             incident,
             p.recovery,
+            p.context,
         )
 
     def _language(self, name: str) -> str:

@@ -162,6 +162,41 @@ class RouteModel(MatchModel):
     recovery: bool = True  # tell a webhook destination that the incident is resolved
 
 
+class RunbookModel(MatchModel):
+    name: NameStr | None = None
+    text: str = Field(min_length=1)  # placeholders: checked by config's builder (guidance.py)
+    url: str | None = None  # checked by config.check_link_url
+
+
+ContextLevel = Literal["error", "warning"]  # problem events only (guidance.PROBLEM_LEVELS)
+
+
+def _argv(value: Any) -> Any:
+    """`command` is an argv list: a string would need a shell (or guessing) to split."""
+    if isinstance(value, str):
+        raise ValueError(
+            'write the command as a list of arguments, like ["ajsshow", "-F", '
+            '"{service}"]: jp1notify runs no shell, so each placeholder stays one argument'
+        )
+    return value
+
+
+def _argument(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("an argument cannot hold a NUL character")
+    return value
+
+
+class ContextModel(_Model):
+    command: Annotated[list[Annotated[str, AfterValidator(_argument)]], BeforeValidator(_argv)] = (
+        Field(min_length=1)
+    )
+    levels: Annotated[list[ContextLevel], BeforeValidator(_as_list)] = ["error", "warning"]
+    timeout_seconds: float = Field(5.0, gt=0, le=30)
+    max_lines: int = Field(15, ge=1, le=200)
+    max_chars: int = Field(1500, ge=100, le=2500)
+
+
 class DestinationModel(_Model):
     kind: Literal[KINDS] = "slack_webhook"  # type: ignore[valid-type]
     webhook_url: str | None = None
@@ -244,6 +279,8 @@ class ConfigModel(_Model):
     ignore: list[IgnoreModel] = []
     destinations: dict[NameStr, DestinationModel] = Field(min_length=1)
     routes: list[RouteModel] = Field(min_length=1)
+    runbooks: list[RunbookModel] = []
+    context: ContextModel | None = None
 
 
 def validate(path: Path, data: bytes) -> tuple[dict[str, Any], list[str]]:
@@ -285,7 +322,7 @@ def reference_problems(raw: dict[str, Any]) -> list[str]:
         for i, name in enumerate(scope_names)
         if isinstance(name, str) and name in scope_names[:i]
     ]
-    for section in ("ignore", "routes"):
+    for section in ("ignore", "routes", "runbooks"):
         for i, table in enumerate(_tables(raw, section)):
             key = entry_label(section, i, table.get("name"))
             problems += _unknown(f"{key} scopes", "scope", table.get("scopes"), known_scopes)
@@ -355,7 +392,7 @@ def syntax_error(message: str, text: str) -> str:
 
 # -- pydantic errors in the operator's words --------------------------------------------------
 
-_LIST_SECTIONS = ("routes", "ignore", "scopes")
+_LIST_SECTIONS = ("routes", "ignore", "scopes", "runbooks")
 
 
 def describe_error(error: Any, raw: dict[str, Any]) -> str:

@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS events (
     outcome TEXT NOT NULL,          -- routed, ignored, unrouted
     rule TEXT,                      -- the ignore rule, if ignored
     event_json TEXT NOT NULL,
-    incident INTEGER                -- the incident it opened, joined or resolved (v3)
+    incident INTEGER,               -- the incident it opened, joined or resolved (v3)
+    context TEXT                    -- the context command's result, guidance.ContextResult (v3)
 );
 CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
 CREATE TABLE IF NOT EXISTS messages (
@@ -157,6 +158,7 @@ _MIGRATIONS = {
         ("events", "incident", "INTEGER"),
         ("messages", "incident", "INTEGER"),
         ("messages", "recovery", "INTEGER NOT NULL DEFAULT 0"),
+        ("events", "context", "TEXT"),
     ),
 }
 # After the columns, the whole _SCHEMA runs again: every statement in it is idempotent (IF NOT
@@ -323,6 +325,7 @@ class Pending(NamedTuple):
     scope: str
     incident: int | None = None
     recovery: bool = False
+    context: str | None = None  # guidance.ContextResult as stored, for rendering
 
 
 class Due(NamedTuple):
@@ -475,12 +478,15 @@ class Store:
         now: float,
         incident: Facts | None = None,
         quiet_routes: frozenset[str] = frozenset(),
+        hold_until: float = 0.0,
     ) -> Recorded:
         """Record an event and its outbox messages, once: a known dedup key records nothing.
         With `incident` facts, the event opens, joins or resolves an incident in the same
         transaction (incidents.py); a resolving event adds a recovery message for each
         destination the incident was posted to (unless every route that posted there is in
-        `quiet_routes`, the routes with `recovery = false`), in place of its routed message there."""
+        `quiet_routes`, the routes with `recovery = false`), in place of its routed message there.
+        `hold_until`: the messages wait for the context command until then (`set_context`
+        ends the wait; if this process dies, they go out after it anyway)."""
         with self.write() as db:
             row = db.execute(
                 "INSERT INTO events(dedup_key, received_at, event_id, unit, jobnet, exec_id, level,"
@@ -513,7 +519,8 @@ class Store:
             ids = tuple(
                 db.execute(
                     "INSERT INTO messages(event_row, destination, route, mentions, state,"
-                    " created_at, incident, recovery) VALUES (?,?,?,?,'pending',?,?,?) RETURNING id",
+                    " created_at, incident, recovery, not_before) VALUES (?,?,?,?,'pending',?,?,?,?)"
+                    " RETURNING id",
                     (
                         event_row,
                         m.destination,
@@ -522,6 +529,7 @@ class Store:
                         now,
                         incident_id,
                         int(m.recovery),
+                        hold_until,
                     ),
                 ).fetchone()[0]
                 for m, incident_id in outgoing
@@ -601,6 +609,22 @@ class Store:
             ).fetchone()[0]
             found.append((self._incident(row), sent))
         return found
+
+    @_guarded
+    def set_context(self, dedup_key: str, context: str | None) -> None:
+        """Keep the context command's result with the event and let its messages go: the wait
+        set by `record(hold_until=...)` ends for those not tried yet."""
+        with self.write() as db:
+            row = db.execute(
+                "UPDATE events SET context = ? WHERE dedup_key = ? RETURNING id",
+                (context, dedup_key),
+            ).fetchone()
+            if row is not None:
+                db.execute(
+                    "UPDATE messages SET not_before = 0 WHERE event_row = ? AND state = 'pending'"
+                    " AND attempts = 0",
+                    (row[0],),
+                )
 
     @_guarded
     def has_pending(self) -> bool:
@@ -722,11 +746,12 @@ class Store:
         args: tuple[Any, ...] = () if now is None else (now, now + max_ahead)
         rows = self.db.execute(
             "SELECT m.id, m.destination, m.route, m.mentions, m.attempts, e.event_json, e.level,"
-            " e.scope, m.incident, m.recovery FROM messages m JOIN events e ON e.id = m.event_row"
+            " e.scope, m.incident, m.recovery, e.context FROM messages m"
+            " JOIN events e ON e.id = m.event_row"
             f" WHERE m.state = 'pending' AND m.destination = ? AND {ready} ORDER BY m.id LIMIT ?",
             (destination, *args, limit),
         )
-        return [Pending(*r[:-1], bool(r[-1])) for r in rows]
+        return [Pending(*r[:8], r[8], bool(r[9]), r[10]) for r in rows]
 
     @_guarded
     def mark_sent(
@@ -1168,9 +1193,11 @@ def record_event(
     *,
     at: float | None = None,
     quiet_routes: frozenset[str] = frozenset(),
+    hold_until: float = 0.0,
 ) -> Recorded:
     """Record a routed (or ignored, or unrouted) event with one message per delivery, placed in
-    its incident (`at`: the event's own time, else `now`). An ignored event touches no incident."""
+    its incident (`at`: the event's own time, else `now`). An ignored event touches no incident.
+    The messages wait until `hold_until` (see Store.record)."""
     from jp1notify.incidents import facts
 
     outcome = "ignored" if decision.ignored_by else "unrouted" if decision.unrouted else "routed"
@@ -1191,7 +1218,7 @@ def record_event(
         NewMessage(d.destination, d.route.name, d.route.mentions) for d in decision.deliveries
     ]
     placed = None if decision.ignored_by else facts(event, classification.level, at or now)
-    return store.record(record, messages, now, placed, quiet_routes)
+    return store.record(record, messages, now, placed, quiet_routes, hold_until)
 
 
 def event_key(event: Event) -> str:

@@ -44,7 +44,7 @@ def summarize(config: Config, environ: Mapping[str, str]) -> Summary:
     lines = [f"Config {config.path}: {state}", *_settings(config), *queue]
     lines += _rules(config, destinations)
     warnings = webhook_warnings + store_warnings + http_warnings + _route_warnings(config)
-    warnings += list(_pattern_hints(config))
+    warnings += list(_pattern_hints(config)) + _context_warnings(config)
     if warnings:
         lines.append("Warnings:")
         lines += [f"  - {w}" for w in warnings]
@@ -75,7 +75,53 @@ def _rules(config: Config, destinations: list[str]) -> list[str]:
             f"  {number}. {cut(r.name)}: {describe_matcher(r.matcher)} -> "
             f"{', '.join(map(cut, r.destinations))}{mention}{flow}"
         )
-    return lines
+    return lines + _guidance(config)
+
+
+def _guidance(config: Config) -> list[str]:
+    """Runbooks and the context command, as the messages of problem events show them."""
+    lines = ["Runbooks (error and warning events; every match, at most 3 per message):"]
+    for r in config.runbooks:
+        link = f" (link {cut(r.url, 120)})" if r.url else ""
+        lines.append(f"  {cut(r.name)}: {describe_matcher(r.matcher)}{link}: {cut(r.text, 200)}")
+    if not config.runbooks:
+        lines.append("  (none)")
+    c = config.context
+    if c is None:
+        return [*lines, "Context command: none"]
+    argv = " ".join(cut(a, 80) for a in c.command)
+    return [
+        *lines,
+        f"Context command ({', '.join(sorted(c.levels))} events; at most "
+        f"{c.timeout_seconds:g}s, {c.max_lines} lines, {c.max_chars} characters): {argv}",
+    ]
+
+
+def _context_warnings(config: Config) -> list[str]:
+    """Runbooks that can never show; a context program not found here (the JP1 job, whose PATH
+    differs, may find it: a warning, not an error)."""
+    import shutil
+
+    warnings = [
+        f"{entry_label('runbooks', i, r.name)} levels: runbooks are shown for error and warning "
+        "events only, so this one never is"
+        for i, r in enumerate(config.runbooks)
+        if r.matcher.levels is not None and not r.matcher.levels & {"error", "warning"}
+    ]
+    if config.context is None:
+        return warnings
+    program = config.context.command[0]
+    try:
+        found = shutil.which(program)
+    except (OSError, ValueError):
+        found = None
+    if found:
+        return warnings
+    return warnings + [
+        f"context.command #1: {cut(program, 120)} is not found on this PATH; if the JP1 job "
+        "does not find it either, alerts say so instead of showing its output. Give the "
+        "program's full path"
+    ]
 
 
 _MAX_LINE = 2000  # a listing line with a huge value in it is cut, like error lines

@@ -56,6 +56,7 @@ class Item(NamedTuple):
     language: str
     incident: Incident | None = None  # the incident it belongs to, as it stands now
     recovery: bool = False  # the message that says the incident is resolved
+    context: str | None = None  # the context command's result (guidance.ContextResult, stored)
 
 
 class Thread(NamedTuple):

@@ -139,6 +139,7 @@ class SlackBot:
                 item.mentions,
                 item.language,
                 self.config,
+                item.context,
             )
         return Rendered(self._message(made.payload), made.truncated)
 
@@ -150,7 +151,13 @@ class SlackBot:
             made = render_recovery(item.event, item.incident, item.language, self.config)
         else:
             made = render(
-                item.event, item.classification, item.route, (), item.language, self.config
+                item.event,
+                item.classification,
+                item.route,
+                (),
+                item.language,
+                self.config,
+                item.context,
             )
         payload = self._message(made.payload, thread.channel)
         payload.update(thread_ts=thread.ts, reply_broadcast=False)

@@ -74,6 +74,7 @@ class SlackWebhook:
             item.mentions,
             item.language,
             self.config,
+            item.context,
         )
 
     def render_digest(self, items: list[DigestItem], language: str) -> Digest:
