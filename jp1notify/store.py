@@ -62,8 +62,8 @@ CREATE TABLE IF NOT EXISTS events (
     outcome TEXT NOT NULL,          -- routed, ignored, unrouted
     rule TEXT,                      -- the ignore rule, if ignored
     event_json TEXT NOT NULL,
-    incident INTEGER,               -- the incident it opened, joined or resolved (v3)
-    context TEXT                    -- the context command's result, guidance.ContextResult (v3)
+    context TEXT,                   -- the context command's result, guidance.ContextResult (v3)
+    incident INTEGER                -- the incident it opened, joined or resolved (v3)
 );
 CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
 CREATE TABLE IF NOT EXISTS messages (
