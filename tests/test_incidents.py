@@ -60,6 +60,7 @@ mention = "channel"
 recovery = {recovery}
 [outbox]
 digest_interval_seconds = 1
+max_wait_seconds = 2
 """
 
 
@@ -297,3 +298,15 @@ def test_what_resolves_an_incident():
 def test_durations_read_like_a_person_would_say_them(seconds, en, ja):
     assert duration_text(seconds, "en") == en
     assert duration_text(seconds, "ja") == ja
+
+
+def test_an_answer_echoing_the_token_is_stored_and_shown_redacted(site):
+    site.api.script(
+        "chat.postMessage",
+        fakeslackapi_reply(403, {"denied": f"Authorization: Bearer {TOKEN} ({TOKEN})"}, {}),
+    )
+    said = site.send("abnormal", "/PROD/X", NIGHT_1, "2026/11/22", "02:00:00")
+    assert "not Slack's (HTTP 403" in said and "[redacted]" in said
+    with site.db() as db:
+        (error_text,) = db.execute("SELECT last_error FROM messages").fetchone()
+    assert "[redacted]" in error_text  # assert_clean checked every byte for the token
