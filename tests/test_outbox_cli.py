@@ -99,7 +99,7 @@ def test_history_table_and_filters(tmp_path, slack):
     table = run(["history"], env()).stdout.splitlines()
     assert len(table) == 2
     assert (
-        "/STORM/NET001 @A1  alerts dead (1) #1: Slack answered HTTP 404 channel_not_found"
+        "/STORM/NET001 @A1 [incident #1]  alerts dead (1) #1: Slack answered HTTP 404 channel_not_found"
         in table[0]
     )
     assert table[1].endswith("/STORM/NET002 @A2  alerts sent (1) #2")
