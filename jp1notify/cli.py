@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from jp1notify import DEBUG_ENV, __version__
-from jp1notify.config import Config, ConfigError, cut, find_config, load_config
-from jp1notify.envfile import EnvFileError, read_env_file
-from jp1notify.event import EventError, parse_event
+from jp1notify.config import Config, find_config, load_config
+from jp1notify.envfile import read_env_file
+from jp1notify.errors import ConfigError, EnvFileError, EventError, HistoryError, StoreError
+from jp1notify.event import parse_event
 from jp1notify.notify import Ending, Invocation, Outcome, Problem, notify
 from jp1notify.redaction import redact
+from jp1notify.text import cut
 
 if TYPE_CHECKING:
     import argparse
@@ -256,7 +258,7 @@ def cmd_flush(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def cmd_retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """Put dead messages back in the queue (or move a removed destination's), then send."""
-    from jp1notify.history import HistoryError, parse_since
+    from jp1notify.history import parse_since
     from jp1notify.notify import Selection, retry
 
     if not (args.all or args.id or args.since or args.source):
@@ -286,7 +288,6 @@ def cmd_retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 def cmd_history(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from jp1notify.history import show_history
     from jp1notify.notify import store_ending
-    from jp1notify.store import StoreError
 
     config = load_config(find_config(args.config, environ))
     try:

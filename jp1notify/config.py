@@ -31,62 +31,15 @@ from urllib.parse import urlsplit
 
 from jp1notify import __version__
 from jp1notify.catalog import LEVELS
+from jp1notify.errors import ConfigError, PatternError, WebhookError
 from jp1notify.event import normalize_event_id
-from jp1notify.patterns import PatternError, UnitPattern, compile_unit_pattern
+from jp1notify.patterns import UnitPattern, compile_unit_pattern
+from jp1notify.text import cut, default_name, entry_label, shown
 
 CONFIG_ENV = "JP1NOTIFY_CONFIG"
 DEFAULT_CONFIG = Path("config") / "jp1notify.toml"
 CACHE_FORMAT = 2  # bump when the cached data changes shape: an older cache is then a miss
 IN_CONFIG_FILE = "(in the config file)"  # what the cache holds instead of a secret
-
-
-class ConfigError(Exception):
-    """The config cannot be used; `problems` holds one readable line per problem."""
-
-    def __init__(self, path: Path | str | None, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        where = f"{path}: " if path else ""
-        super().__init__(where + "; ".join(problems))
-
-
-class WebhookError(ConfigError):
-    """A destination's webhook URL cannot be used. `local` is True when that may hold only for
-    this process (a variable not set here, a file this user may not read): JP1's job runs with
-    another environment, maybe as another user, so check-config only warns about it."""
-
-    def __init__(self, path: Path | str | None, problem: str, local: bool = False) -> None:
-        super().__init__(path, [problem])
-        self.local = local
-
-
-def shown(value: object, limit: int = 60) -> str:
-    """A value as TOML wrote it, cut to `limit` characters with "…": no error line echoes a 1 MB
-    value. Text is quoted; a TOML date or time is shown as written, not as Python's repr."""
-    text = repr(value) if isinstance(value, str | int | float | list | dict) else str(value)
-    return cut(text, limit)
-
-
-def cut(text: str, limit: int = 60) -> str:
-    """`text` for one line of a message: control characters escaped (\\n), at most `limit`
-    characters, a cut marked with "…"."""
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def entry_label(section: str, index: int, name: object = None) -> str:
-    """How errors and check-config name an entry of [[routes]], [[ignore]] or [[scopes]]:
-    `routes #2 "production warnings"`, numbered from 1 in file order."""
-    label = f"{section} #{index + 1}"
-    if not isinstance(name, str) or not name or name == default_name(section, index):
-        return label
-    return f'{label} "{cut(name, 40)}"'
-
-
-def default_name(section: str, index: int) -> str:
-    """The name of an unnamed route or ignore rule, in logs and history: `route #2`."""
-    return f"{'route' if section == 'routes' else section} #{index + 1}"
 
 
 class Matcher(NamedTuple):

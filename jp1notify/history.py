@@ -11,18 +11,16 @@ import time
 from datetime import datetime, tzinfo
 from typing import Any
 
-from jp1notify.config import Config, cut
+from jp1notify.config import Config
+from jp1notify.errors import HistoryError, PatternError, StoreError
 from jp1notify.message import format_moment, parse_event_time
-from jp1notify.patterns import PatternError, compile_unit_pattern
-from jp1notify.store import Store, StoreError
+from jp1notify.patterns import compile_unit_pattern
+from jp1notify.store import Store
+from jp1notify.text import cut
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DATE_TIME = "%Y/%m/%d %H:%M:%S"  # as JP1 writes EVDATE and EVTIME
-
-
-class HistoryError(ValueError):
-    """A filter that cannot be understood; the message shows the accepted forms."""
 
 
 def parse_since(text: str, now: float) -> float:

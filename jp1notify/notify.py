@@ -20,17 +20,19 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from jp1notify.classify import Classification, classify
-from jp1notify.config import Config, ConfigError, cut
+from jp1notify.config import Config
+from jp1notify.errors import ConfigError, RecordedButFailed, StoreError, StoreProblem
 from jp1notify.event import Event
 from jp1notify.logfile import LogFile
 from jp1notify.message import Rendered, render
 from jp1notify.redaction import proxy_secrets, redact
 from jp1notify.routing import Decision, Delivery, route
+from jp1notify.text import cut
 
 if TYPE_CHECKING:
     from jp1notify.delivery import Result
     from jp1notify.outbox import DrainReport
-    from jp1notify.store import MessageState, Recorded, Store, StoreError
+    from jp1notify.store import MessageState, Recorded, Store
 
 T = TypeVar("T")
 
@@ -100,8 +102,6 @@ class Invocation:
 
 def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, str]) -> Outcome:
     """Classify, route, record, send: the main job for one JP1 event."""
-    from jp1notify.store import StoreError
-
     classification = classify(event, config)
     decision = route(event, classification, config)
     details: dict[str, object] = {"level": classification.level, "scope": classification.scope}
@@ -168,7 +168,7 @@ def _open_and_record(
 ) -> tuple[Store, Recorded]:
     """Record the event (recovering a damaged store); then the daily housekeeping, which never
     turns a recorded event into a failure. Raises StoreError only if the event is not recorded."""
-    from jp1notify.store import StoreError, record_event
+    from jp1notify.store import record_event
 
     def record(store: Store) -> Recorded:
         return record_event(store, event, classification, decision, time.time())
@@ -195,14 +195,6 @@ def _open_and_record(
         except StoreError as error:
             raise RecordedButFailed(error) from error
     return store, recorded
-
-
-class RecordedButFailed(Exception):
-    """The event is recorded, but the store failed right after: it must not be sent directly."""
-
-    def __init__(self, error: StoreError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 def _drain_and_look(
@@ -275,7 +267,7 @@ def _local(epoch: float) -> str:
 
 def open_store(run: Invocation, config: Config) -> Store:
     """The store; a damaged one is moved aside and replaced (recover)."""
-    from jp1notify.store import Store, StoreError
+    from jp1notify.store import Store
 
     try:
         return Store.open(config.outbox.data_dir)
@@ -290,8 +282,6 @@ def recovering(
 ) -> tuple[Store, T]:
     """Run `action` on the store; if it finds the store damaged, recover and run it once more.
     Returns the store in use afterwards (a new one after a recovery) and the result."""
-    from jp1notify.store import StoreError
-
     try:
         return store, action(store)
     except StoreError as exc:
@@ -312,7 +302,7 @@ def recover(
     """Move a damaged store aside, start a fresh one, and carry over the pending messages that
     can still be read from the damaged file. Says what happened. `damaged` identifies the file
     found damaged: if another process already replaced it, its new store is used as it is."""
-    from jp1notify.store import DB_NAME, Store, StoreError, file_identity, quarantine, salvage
+    from jp1notify.store import DB_NAME, Store, file_identity, quarantine, salvage
 
     if damaged is not None and file_identity(config.outbox.data_dir / DB_NAME) != damaged:
         run.say(f"warning: {exc}; another jp1notify process has already moved it aside")
@@ -503,7 +493,6 @@ def dry_run_report(config: Config, event: Event) -> dict[str, object]:
 def flush(run: Invocation, config: Config, environ: Mapping[str, str]) -> Outcome:
     """Send what is queued now (operators schedule `jp1notify flush` every few minutes). It also
     reads the whole store once, so that damage is found even where no event looks."""
-    from jp1notify.store import StoreError
 
     def work(store: Store) -> tuple[DrainReport, dict[str, int], str | None]:
         store.check()
@@ -549,8 +538,6 @@ def retry(
     run: Invocation, config: Config, environ: Mapping[str, str], selection: Selection
 ) -> Outcome:
     """Put dead (or chosen, or orphaned) messages back in the queue, then send at once."""
-    from jp1notify.store import StoreError
-
     if selection.to is not None and selection.to not in config.destinations:
         known = ", ".join(sorted(config.destinations))
         run.say(f"--to {cut(selection.to)}: no such destination in the config (known: {known})")
@@ -612,8 +599,6 @@ def with_store(run: Invocation, config: Config, work: Callable[[Store], T]) -> T
 
 
 def store_ending(exc: StoreError) -> Ending:
-    from jp1notify.store import Problem as StoreProblem
-
     return Ending.STORE_LOCKED if exc.problem is StoreProblem.LOCKED else Ending.STORE_ERROR
 
 

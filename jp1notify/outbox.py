@@ -40,12 +40,13 @@ from typing import NamedTuple
 from jp1notify import DEBUG_ENV, delivery
 from jp1notify.bounds import DEADLINE_GRACE, LEASE_TTL, lease_ahead, patient_timeout
 from jp1notify.classify import Classification
-from jp1notify.config import Config, ConfigError, resolve_webhook
+from jp1notify.config import Config, resolve_webhook
 from jp1notify.delivery import Disposition
+from jp1notify.errors import ConfigError, LostLease, StoreError
 from jp1notify.event import Event
 from jp1notify.message import DigestItem, render, render_digest
 from jp1notify.redaction import proxy_secrets, redact
-from jp1notify.store import DestinationState, Due, Pending, Store, StoreError
+from jp1notify.store import DestinationState, Due, Pending, Store
 
 # https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks: about one message
 # per second per webhook, short bursts tolerated.
@@ -104,10 +105,6 @@ class Ready(NamedTuple):
     message: Pending
     event: Event
     mentions: tuple[str, ...]
-
-
-class LostLease(Exception):
-    """Another process took the sender lease over: stop sending at once."""
 
 
 class Sender:

@@ -29,7 +29,8 @@ from pydantic import (
 )
 
 from jp1notify.catalog import LEVELS
-from jp1notify.config import ConfigError, check_proxy_url, cut, entry_label, shown
+from jp1notify.errors import ConfigError
+from jp1notify.text import cut, entry_label, shown
 
 Level = Literal[LEVELS]  # type: ignore[valid-type]
 Language = Literal["ja", "en"]
@@ -92,6 +93,8 @@ def _webhook_file(value: str) -> str:
 
 
 def _proxy(value: str) -> str:
+    from jp1notify.config import check_proxy_url  # schema.py is imported by config.py
+
     problem = check_proxy_url(value) if value else None
     if problem:
         raise ValueError(f"the proxy URL {problem}")

@@ -28,12 +28,13 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from jp1notify.bounds import STORE_WAIT
-from jp1notify.config import cut
+from jp1notify.errors import StoreError
+from jp1notify.errors import StoreProblem as Problem
+from jp1notify.text import cut
 
 if TYPE_CHECKING:
     from jp1notify.classify import Classification
@@ -125,29 +126,6 @@ _MIGRATIONS = {
         ("destinations", "patient", "INTEGER NOT NULL DEFAULT 0"),
     ),
 }
-
-
-class Problem(StrEnum):
-    """Why the store cannot be used."""
-
-    CORRUPT = "corrupt"  # damaged: move it aside and start afresh
-    LOCKED = "locked"  # another process holds it longer than the busy timeout
-    NEWER = "newer"  # written by a newer jp1notify: never downgraded
-    FULL = "full"  # the disk is full
-    READONLY = "readonly"
-    UNUSABLE = "unusable"  # anything else: cannot be created or opened
-
-
-class StoreError(Exception):
-    """The store cannot be opened, read or written; the message says what to check."""
-
-    def __init__(self, message: str, problem: Problem = Problem.UNUSABLE) -> None:
-        super().__init__(message)
-        self.problem = problem
-
-    @property
-    def corrupt(self) -> bool:
-        return self.problem is Problem.CORRUPT
 
 
 # SQLite primary result codes (https://www.sqlite.org/rescode.html) to what they mean here.

@@ -17,17 +17,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from jp1notify.config import (
-    Config,
-    Matcher,
-    WebhookError,
-    cut,
-    entry_label,
-    matches_every_event,
-    resolve_webhook,
-    shown,
-)
+from jp1notify.config import Config, Matcher, matches_every_event, resolve_webhook
+from jp1notify.errors import StoreError, WebhookError
 from jp1notify.patterns import UnitPattern
+from jp1notify.text import cut, entry_label, shown
 
 
 class Summary(NamedTuple):
@@ -143,7 +136,7 @@ def _store(config: Config) -> tuple[list[str], list[str], list[str]]:
     """What the store holds (a line), and the errors and warnings about it: one written by a
     newer jp1notify cannot be used; messages waiting for a destination not in this config, dead
     messages, a damaged or locked store deserve a look."""
-    from jp1notify.store import DB_NAME, Problem, Store, StoreError
+    from jp1notify.store import DB_NAME, Problem, Store
 
     if not os.path.exists(config.outbox.data_dir / DB_NAME):  # False too for an unusable path
         return ["Queue: empty (no store yet)"], [], []
