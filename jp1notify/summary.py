@@ -17,9 +17,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from jp1notify.config import Config, Matcher, matches_every_event, resolve_webhook
+from jp1notify.config import Config, resolve_webhook
 from jp1notify.errors import StoreError, WebhookError
 from jp1notify.patterns import UnitPattern
+from jp1notify.rules import Matcher, matches_every_event
 from jp1notify.text import cut, entry_label, shown
 
 
