@@ -9,7 +9,8 @@
     ├── HistoryError            a history filter cannot be understood (also a ValueError)
     ├── StoreError              the store cannot be used (`problem`: a StoreProblem)
     ├── RecordedButFailed       the event is recorded, the store failed right after (`error`)
-    └── LostLease               another process took the sender lease over
+    ├── LostLease               another process took the sender lease over
+    └── CommandLineExit         argparse answered the command line itself (`code`)
 
 Each carries what its handler needs to tell the operator what to do next; the message is a full
 sentence in the operator's terms. Foreign exceptions are translated once, where they arise:
@@ -101,3 +102,12 @@ class RecordedButFailed(Jp1notifyError):
 
 class LostLease(Jp1notifyError):
     """Another process took the sender lease over: stop sending at once."""
+
+
+class CommandLineExit(Jp1notifyError):
+    """argparse answered the command line itself (a usage error it printed, --help, --version):
+    main() returns `code` instead of argparse ending the process."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"exit {code}")
+        self.code = code
