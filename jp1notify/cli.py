@@ -47,6 +47,10 @@ EXIT_TEMPFAIL = 75  # interrupted, out of time, or the store was locked: recorde
 EXIT_CONFIG = 78  # the config is invalid or a destination cannot be sent to as configured
 EXIT_INTERRUPTED = EXIT_TEMPFAIL
 
+# `history --state`: store.State's values, written out so that parsing the command line does
+# not import the store (sqlite3); test_enums checks that they agree.
+MESSAGE_STATES = ("pending", "sent", "dead")
+
 # How the watchdog ends an overrunning process: lent by run(), the process entry point, and the
 # only code that ends the process. main() called in-process (tests) starts no watchdog.
 _end_process: Callable[[int], NoReturn] | None = None
@@ -397,7 +401,7 @@ def _parser() -> argparse.ArgumentParser:
         "--jobnet", metavar="PATTERN", help="unit or jobnet path pattern: /PROD/**"
     )
     history.add_argument("--since", metavar="WHEN", help="2h, 30m, 7d, or 2026-11-22[T02:00]")
-    history.add_argument("--state", choices=("pending", "sent", "dead"), help="message state")
+    history.add_argument("--state", choices=MESSAGE_STATES, help="message state")
     history.add_argument(
         "--limit", type=_count, default=50, help="most events shown (default 50, at most 100000)"
     )

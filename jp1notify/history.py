@@ -15,7 +15,7 @@ from jp1notify.config import Config
 from jp1notify.errors import HistoryError, PatternError, StoreError
 from jp1notify.message import format_moment, parse_event_time
 from jp1notify.patterns import compile_unit_pattern
-from jp1notify.store import Store
+from jp1notify.store import EventOutcome, State, Store
 from jp1notify.text import cut
 
 _DURATION = re.compile(r"(\d+)([smhd])")
@@ -78,14 +78,14 @@ def format_row(event: dict[str, Any], zone: tzinfo | None = None) -> str:
     `zone` is `[message] timezone` (None: this machine's), the zone of EVDATE/EVTIME."""
     unit = " ".join(str(x) for x in (event["unit"] or "(unit unknown)", event["exec_id"]) if x)
     head = f"{format_when(event, zone)}  {event['level']:<7}  {event['event_id'] or '?':<5}  {unit}"
-    if event["outcome"] != "routed":
+    if event["outcome"] != EventOutcome.ROUTED:
         rule = f" ({event['rule']})" if event["rule"] else ""
         return f"{head}  {event['outcome']}{rule}"
     deliveries = []
     for m in event["messages"]:
         number = f" #{m['id']}" if m.get("id") is not None else ""
         text = f"{m['destination']} {m['state']} ({m['attempts']}){number}"
-        if m["state"] != "sent" and m["last_error"]:
+        if m["state"] != State.SENT and m["last_error"]:
             text += f": {m['last_error']}"
         deliveries.append(text)
     return f"{head}  {'; '.join(deliveries)}"

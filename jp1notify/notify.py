@@ -213,21 +213,23 @@ def _own_outcome(
     details: dict[str, object],
 ) -> Outcome:
     """This event's messages decide the outcome; what this process buried is a problem too."""
+    from jp1notify.store import State
+
     details["results"] = ",".join(f"{s.destination}:{s.state}" for s in states)
     own = {s.state for s in states}
     if ending is None:
         ending = (
             Ending.DEAD
-            if "dead" in own
+            if State.DEAD in own
             else Ending.QUEUED
-            if "pending" in own
+            if State.PENDING in own
             else Ending.DELIVERED
         )
     others = " (another jp1notify process is sending)" if report and not report.holder else ""
     for s in states:
-        if s.state == "sent" and ending is not Ending.DUPLICATE:
+        if s.state == State.SENT and ending is not Ending.DUPLICATE:
             run.say(f"event {describe(event)} delivered to {s.destination}")
-        elif s.state == "pending" and ending is not Ending.DUPLICATE:
+        elif s.state == State.PENDING and ending is not Ending.DUPLICATE:
             reason = f"; last failure: {s.error}" if s.error else ""
             run.say(
                 f"event {describe(event)} queued for {s.destination}{others}{reason}. "
@@ -238,6 +240,8 @@ def _own_outcome(
 
 def describe_duplicate(event: Event, received_at: float | None, states: list[MessageState]) -> str:
     """What became of the earlier copy of a duplicate event, and how to send it again."""
+    from jp1notify.store import State
+
     when = _local(received_at) if received_at else "earlier"
     head = f"event {describe(event)} was already recorded at {when}; not sent again."
     if not states:
@@ -246,14 +250,14 @@ def describe_duplicate(event: Event, received_at: float | None, states: list[Mes
         )
     parts = []
     for s in states:
-        if s.state == "sent":
+        if s.state == State.SENT:
             sent = f" at {_local(s.sent_at)}" if s.sent_at else ""
             parts.append(f"{s.destination}: sent{sent} (message {s.id})")
-        elif s.state == "dead":
+        elif s.state == State.DEAD:
             parts.append(f"{s.destination}: dead, {s.error} (message {s.id})")
         else:
             parts.append(f"{s.destination}: still queued (message {s.id})")
-    resend = " ".join(f"--id {s.id}" for s in states if s.state != "pending")
+    resend = " ".join(f"--id {s.id}" for s in states if s.state != State.PENDING)
     hint = f" To send it again: jp1notify retry {resend}" if resend else ""
     return f"{head} Earlier copy: {'; '.join(parts)}.{hint}"
 
@@ -493,6 +497,7 @@ def dry_run_report(config: Config, event: Event) -> dict[str, object]:
 def flush(run: Invocation, config: Config, environ: Mapping[str, str]) -> Outcome:
     """Send what is queued now (operators schedule `jp1notify flush` every few minutes). It also
     reads the whole store once, so that damage is found even where no event looks."""
+    from jp1notify.store import State
 
     def work(store: Store) -> tuple[DrainReport, dict[str, int], str | None]:
         store.check()
@@ -511,15 +516,15 @@ def flush(run: Invocation, config: Config, environ: Mapping[str, str]) -> Outcom
     else:
         run.say(
             f"flush: {report.sent} messages sent in {report.posts} posts; "
-            f"{counts.get('pending', 0)} pending, {len(report.dead)} died now, "
-            f"{counts.get('dead', 0)} dead in all"
+            f"{counts.get(State.PENDING, 0)} pending, {len(report.dead)} died now, "
+            f"{counts.get(State.DEAD, 0)} dead in all"
             + (f"; last failure: {report.retry_reasons[-1]}" if report.retry_reasons else "")
         )
     details: dict[str, object] = {
         "sent": report.sent,
         "posts": report.posts,
         "stopped": report.stopped,
-        "pending": counts.get("pending", 0),
+        "pending": counts.get(State.PENDING, 0),
     }
     return Outcome(Ending.FLUSHED if report.holder else Ending.BUSY, drain_problem(report), details)
 

@@ -28,6 +28,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
@@ -126,6 +127,23 @@ _MIGRATIONS = {
         ("destinations", "patient", "INTEGER NOT NULL DEFAULT 0"),
     ),
 }
+
+
+class State(StrEnum):
+    """A message's state (`messages.state`): queued, delivered, or never to be retried. The SQL
+    below writes these values as literals; test_enums checks that they agree."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class EventOutcome(StrEnum):
+    """What routing made of a recorded event (`events.outcome`)."""
+
+    ROUTED = "routed"  # one message per delivery (none if every destination was a duplicate)
+    IGNORED = "ignored"  # dropped by the loop guard or an [[ignore]] rule (`rule` says which)
+    UNROUTED = "unrouted"  # matched no route: nobody was notified
 
 
 # SQLite primary result codes (https://www.sqlite.org/rescode.html) to what they mean here.
@@ -270,7 +288,7 @@ class DestinationState(NamedTuple):
 class MessageState(NamedTuple):
     id: int
     destination: str
-    state: str
+    state: str  # a State value
     error: str | None
     sent_at: float | None
 
@@ -908,7 +926,13 @@ def record_event(
     store: Store, event: Event, classification: Classification, decision: Decision, now: float
 ) -> Recorded:
     """Record a routed (or ignored, or unrouted) event with one message per delivery."""
-    outcome = "ignored" if decision.ignored_by else "unrouted" if decision.unrouted else "routed"
+    outcome = (
+        EventOutcome.IGNORED
+        if decision.ignored_by
+        else EventOutcome.UNROUTED
+        if decision.unrouted
+        else EventOutcome.ROUTED
+    )
     record = EventRecord(
         dedup_key=event_key(event),
         event_id=event.event_id or event.raw_id,

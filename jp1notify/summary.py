@@ -137,7 +137,7 @@ def _store(config: Config) -> tuple[list[str], list[str], list[str]]:
     """What the store holds (a line), and the errors and warnings about it: one written by a
     newer jp1notify cannot be used; messages waiting for a destination not in this config, dead
     messages, a damaged or locked store deserve a look."""
-    from jp1notify.store import DB_NAME, Problem, Store
+    from jp1notify.store import DB_NAME, Problem, State, Store
 
     if not os.path.exists(config.outbox.data_dir / DB_NAME):  # False too for an unusable path
         return ["Queue: empty (no store yet)"], [], []
@@ -154,8 +154,8 @@ def _store(config: Config) -> tuple[list[str], list[str], list[str]]:
             return [], [], [str(exc)]
         return [], [f"outbox.data_dir: {exc}"], []
     queue = (
-        f"Queue: {counts.get('pending', 0)} pending, {counts.get('dead', 0)} dead, "
-        f"{counts.get('sent', 0)} sent (`jp1notify history` lists them)"
+        f"Queue: {counts.get(State.PENDING, 0)} pending, {counts.get(State.DEAD, 0)} dead, "
+        f"{counts.get(State.SENT, 0)} sent (`jp1notify history` lists them)"
     )
     warnings = [
         f"{d.pending} messages wait for destination {cut(d.name)!r}, which is not in this config: "
@@ -163,9 +163,9 @@ def _store(config: Config) -> tuple[list[str], list[str], list[str]]:
         for d in due
         if d.name not in config.destinations
     ]
-    if counts.get("dead"):
+    if counts.get(State.DEAD):
         warnings.append(
-            f"{counts['dead']} dead messages were never delivered: `jp1notify history --state "
+            f"{counts[State.DEAD]} dead messages were never delivered: `jp1notify history --state "
             "dead` shows why; once fixed, `jp1notify retry --all` sends them"
         )
     return [queue], [], warnings
