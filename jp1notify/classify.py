@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from jp1notify.catalog import CATALOG, SEVERITY_LEVELS, SUFFIX_LEVELS
-from jp1notify.config import Config, Matcher
+from jp1notify.config import Config
 from jp1notify.event import Event
-from jp1notify.patterns import matches_any
+from jp1notify.rules import unit_matches  # re-exported: rules.py owns it
 
 
 class Classification(NamedTuple):
@@ -46,15 +46,3 @@ def classify_scope(event: Event, config: Config) -> str:
         if unit_matches(scope.matcher, event):
             return scope.name
     return config.default_scope
-
-
-def unit_matches(m: Matcher, event: Event) -> bool:
-    """The conditions on where the event comes from: units, services, hosts."""
-    path = event.unit.path
-    if m.units is not None and not matches_any(m.units, path):
-        return False
-    if matches_any(m.exclude_units, path):
-        return False
-    if m.services is not None and event.unit.service not in m.services:
-        return False
-    return m.hosts is None or (event.host or "").lower() in m.hosts

@@ -17,11 +17,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from jp1notify import DEBUG_ENV, __version__
-from jp1notify.config import Config, ConfigError, cut, find_config, load_config
-from jp1notify.envfile import EnvFileError, read_env_file
-from jp1notify.event import EventError, parse_event
+from jp1notify.config import Config, find_config, load_config
+from jp1notify.envfile import read_env_file
+from jp1notify.errors import (
+    CommandLineExit,
+    ConfigError,
+    EnvFileError,
+    EventError,
+    HistoryError,
+    StoreError,
+)
+from jp1notify.event import parse_event
 from jp1notify.notify import Ending, Invocation, Outcome, Problem, notify
 from jp1notify.redaction import redact
+from jp1notify.text import cut
 
 if TYPE_CHECKING:
     import argparse
@@ -38,6 +47,14 @@ EXIT_TEMPFAIL = 75  # interrupted, out of time, or the store was locked: recorde
 EXIT_CONFIG = 78  # the config is invalid or a destination cannot be sent to as configured
 EXIT_INTERRUPTED = EXIT_TEMPFAIL
 
+# `history --state`: store.State's values, written out so that parsing the command line does
+# not import the store (sqlite3); test_enums checks that they agree.
+MESSAGE_STATES = ("pending", "sent", "dead")
+
+# How the watchdog ends an overrunning process: lent by run(), the process entry point, and the
+# only code that ends the process. main() called in-process (tests) starts no watchdog.
+_end_process: Callable[[int], NoReturn] | None = None
+
 
 def run() -> None:
     """The console entry point: main(), then leave without interpreter teardown.
@@ -45,20 +62,23 @@ def run() -> None:
     A JP1 event costs one process start; tearing down ~200 modules at exit is wasted time
     (10-20 ms). Everything that must reach disk is written and closed before main() returns.
     """
+    global _end_process
+    _end_process = os._exit
     code = main()
     code = _finish_output(code)
     os._exit(code)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run one command and return its exit code; never ends the process (run() does). `argv`
+    and `environ` default to the process's own; tests pass theirs to run it in-process."""
     _tolerant_streams()
     argv = sys.argv[1:] if argv is None else argv
-    args: argparse.Namespace | _Args
-    if argv:
-        args = _parser().parse_args(_with_default_command(argv))
-    else:  # what notification.bat runs: skip building the argument parser
-        args = _Args(handler=cmd_send, config=None, env_file=None, dry_run=False)
-    environ = os.environ
+    environ = os.environ if environ is None else environ
+    try:
+        args = _arguments(argv)
+    except CommandLineExit as exc:  # a usage error (said on stderr), --help or --version
+        return exc.code
     try:
         return args.handler(args, environ)
     except ConfigError as exc:
@@ -79,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_LOST
     except Exception as exc:
         return _internal_error(exc, environ)
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace | _Args:
+    if not argv:  # what notification.bat runs: skip building the argument parser
+        return _Args(handler=cmd_send, config=None, env_file=None, dry_run=False)
+    return _parser().parse_args(_with_default_command(argv))
 
 
 def _internal_error(exc: Exception, environ: Mapping[str, str]) -> int:
@@ -141,7 +167,11 @@ def _silence_stdout() -> None:
 
 def _start_watchdog(config: Config, command: str) -> None:
     """End the process with EXIT_TEMPFAIL if it outlives its documented bound (bounds.py). Every
-    step is bounded on its own; this is the last line of defence, so JP1 never waits forever."""
+    step is bounded on its own; this is the last line of defence, so JP1 never waits forever.
+    Armed only under run(), which lends it the means to end the process."""
+    end = _end_process
+    if end is None:
+        return
     import _thread  # built in: no import cost on the JP1 path
 
     from jp1notify.bounds import run_bound
@@ -157,7 +187,7 @@ def _start_watchdog(config: Config, command: str) -> None:
                 "(README: Time bounds); recorded events stay queued for the next event or "
                 "`jp1notify flush`\n".encode(),
             )
-        os._exit(EXIT_TEMPFAIL)
+        end(EXIT_TEMPFAIL)
 
     _thread.start_new_thread(watch, ())
 
@@ -256,7 +286,7 @@ def cmd_flush(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def cmd_retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """Put dead messages back in the queue (or move a removed destination's), then send."""
-    from jp1notify.history import HistoryError, parse_since
+    from jp1notify.history import parse_since
     from jp1notify.notify import Selection, retry
 
     if not (args.all or args.id or args.since or args.source):
@@ -286,7 +316,6 @@ def cmd_retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 def cmd_history(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from jp1notify.history import show_history
     from jp1notify.notify import store_ending
-    from jp1notify.store import StoreError
 
     config = load_config(find_config(args.config, environ))
     try:
@@ -345,10 +374,17 @@ def _parser() -> argparse.ArgumentParser:
     import argparse
 
     class Parser(argparse.ArgumentParser):
+        """argparse that returns to main() instead of ending the process."""
+
         def error(self, message: str) -> NoReturn:
             self.print_usage(sys.stderr)
             print(f"jp1notify: {message}", file=sys.stderr)
-            sys.exit(EXIT_USAGE)
+            raise CommandLineExit(EXIT_USAGE)
+
+        def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+            if message:  # --help and --version print their text before calling exit()
+                self._print_message(message, sys.stderr)
+            raise CommandLineExit(status)
 
     parser = Parser(prog="jp1notify", description="Send JP1/AJS3 events to Slack.")
     parser.add_argument("--version", action="version", version=f"jp1notify {__version__}")
@@ -378,7 +414,7 @@ def _parser() -> argparse.ArgumentParser:
         "--jobnet", metavar="PATTERN", help="unit or jobnet path pattern: /PROD/**"
     )
     history.add_argument("--since", metavar="WHEN", help="2h, 30m, 7d, or 2026-11-22[T02:00]")
-    history.add_argument("--state", choices=("pending", "sent", "dead"), help="message state")
+    history.add_argument("--state", choices=MESSAGE_STATES, help="message state")
     history.add_argument(
         "--limit", type=_count, default=50, help="most events shown (default 50, at most 100000)"
     )

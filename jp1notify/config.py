@@ -30,80 +30,19 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from jp1notify import __version__
-from jp1notify.catalog import LEVELS
+from jp1notify.errors import ConfigError, PatternError, WebhookError
 from jp1notify.event import normalize_event_id
-from jp1notify.patterns import PatternError, UnitPattern, compile_unit_pattern
+from jp1notify.patterns import UnitPattern, compile_unit_pattern
 from jp1notify.redaction import Secrets
+from jp1notify.rules import _SAMPLE_PATHS as _SAMPLE_PATHS  # re-exported: rules.py owns them
+from jp1notify.rules import Matcher, matches_every_event
+from jp1notify.rules import matches_every_unit as matches_every_unit
+from jp1notify.text import cut, default_name, entry_label, shown
 
 CONFIG_ENV = "JP1NOTIFY_CONFIG"
 DEFAULT_CONFIG = Path("config") / "jp1notify.toml"
 CACHE_FORMAT = 3  # bump when the cached data changes shape: an older cache is then a miss
 IN_CONFIG_FILE = "(in the config file)"  # what the cache holds instead of a secret
-
-
-class ConfigError(Exception):
-    """The config cannot be used; `problems` holds one readable line per problem."""
-
-    def __init__(self, path: Path | str | None, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        where = f"{path}: " if path else ""
-        super().__init__(where + "; ".join(problems))
-
-
-class WebhookError(ConfigError):
-    """A destination's webhook URL cannot be used. `local` is True when that may hold only for
-    this process (a variable not set here, a file this user may not read): JP1's job runs with
-    another environment, maybe as another user, so check-config only warns about it."""
-
-    def __init__(self, path: Path | str | None, problem: str, local: bool = False) -> None:
-        super().__init__(path, [problem])
-        self.local = local
-
-
-def shown(value: object, limit: int = 60) -> str:
-    """A value as TOML wrote it, cut to `limit` characters with "…": no error line echoes a 1 MB
-    value. Text is quoted; a TOML date or time is shown as written, not as Python's repr."""
-    text = repr(value) if isinstance(value, str | int | float | list | dict) else str(value)
-    return cut(text, limit)
-
-
-def cut(text: str, limit: int = 60) -> str:
-    """`text` for one line of a message: control characters escaped (\\n), at most `limit`
-    characters, a cut marked with "…"."""
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def entry_label(section: str, index: int, name: object = None) -> str:
-    """How errors and check-config name an entry of [[routes]], [[ignore]] or [[scopes]]:
-    `routes #2 "production warnings"`, numbered from 1 in file order."""
-    label = f"{section} #{index + 1}"
-    if not isinstance(name, str) or not name or name == default_name(section, index):
-        return label
-    return f'{label} "{cut(name, 40)}"'
-
-
-def default_name(section: str, index: int) -> str:
-    """The name of an unnamed route or ignore rule, in logs and history: `route #2`."""
-    return f"{'route' if section == 'routes' else section} #{index + 1}"
-
-
-class Matcher(NamedTuple):
-    """Conditions of a scope, route or ignore rule; None means "any". All given ones must hold."""
-
-    event_ids: frozenset[str] | None = None
-    levels: frozenset[str] | None = None
-    scopes: frozenset[str] | None = None
-    units: tuple[UnitPattern, ...] | None = None
-    exclude_units: tuple[UnitPattern, ...] = ()
-    services: frozenset[str] | None = None
-    hosts: frozenset[str] | None = None
-
-    @property
-    def is_catch_all(self) -> bool:
-        return self == Matcher()
 
 
 class Scope(NamedTuple):
@@ -527,16 +466,6 @@ _MENTIONS_ALLOWED = (
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}|good|warning|danger")
 _OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")
 _CONDITIONS = ("event_ids", "levels", "scopes", "units", "services", "hosts")
-# Unit patterns that together match all of these (one to five levels, different names) match
-# (nearly) every unit an operator will meet: '/**', '**', '/*/**', or '/*', '/*/*', ... level by
-# level to five levels (group/jobnet/job is three; nested jobnets add one each).
-_SAMPLE_PATHS = (
-    "/A",
-    "/PROD/DAILY",
-    "/本番/夜間/バックアップ",
-    "/本番/夜間/バックアップ/COPY_1",
-    "/G1/G2/NET/SUB/JOB",
-)
 
 
 def build_config(path: Path, validated: dict[str, Any], problems: Sequence[str] = ()) -> Config:
@@ -817,27 +746,6 @@ def _is_file(path: str) -> bool:
         return Path(path).is_file()
     except (OSError, ValueError):  # a name too long for the file system
         return False
-
-
-def matches_every_event(m: Matcher, default_scope: str, scopes: tuple[Scope, ...] = ()) -> bool:
-    """True if (nearly) every event meets the conditions: none given, or only ones that always
-    hold (all four levels, every scope or a scope that takes every unit, unit patterns that
-    together take every unit, like '/**')."""
-    every_scope = {default_scope, *(s.name for s in scopes)}
-    universal = {s.name for s in scopes if matches_every_event(s.matcher, default_scope)}
-    return (
-        m.event_ids is None
-        and m.services is None
-        and m.hosts is None
-        and not m.exclude_units
-        and (m.levels is None or m.levels >= frozenset(LEVELS))
-        and (m.scopes is None or m.scopes >= every_scope or bool(m.scopes & universal))
-        and (m.units is None or matches_every_unit(m.units))
-    )
-
-
-def matches_every_unit(patterns: Sequence[UnitPattern]) -> bool:
-    return all(any(p.matches(path) for p in patterns) for path in _SAMPLE_PATHS)
 
 
 def mention_hint(value: str) -> str:

@@ -18,12 +18,9 @@ import re
 from pathlib import Path
 
 from jp1notify.config import read_regular_file
+from jp1notify.errors import EnvFileError
 
 _LINE = re.compile(r"(?:export\s+)?((?i:EV:)[^\s=]+|[A-Za-z_][A-Za-z0-9_:.]*)\s*=(.*)")
-
-
-class EnvFileError(Exception):
-    """The env file cannot be read or has a line that is not NAME=value."""
 
 
 def read_env_file(path: Path) -> dict[str, str]:

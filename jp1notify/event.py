@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from jp1notify.catalog import CATALOG, JOB_EVENTS, EventKind
+from jp1notify.errors import EventError
 
 # The variables jp1notify reads by name; EVENV1-9 and EV:<attribute> are collected as well.
 FIELDS = {
@@ -88,10 +89,6 @@ _NOT_IN_SERVICE = frozenset("():/（）")
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _ESCAPES = "".join(map(chr, range(0xDC80, 0xDD00)))
 _LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
-
-
-class EventError(Exception):
-    """The environment holds no usable JP1 event at all."""
 
 
 class UnitRef(NamedTuple):

@@ -11,18 +11,16 @@ import time
 from datetime import datetime, tzinfo
 from typing import Any
 
-from jp1notify.config import Config, cut
+from jp1notify.config import Config
+from jp1notify.errors import HistoryError, PatternError, StoreError
 from jp1notify.message import format_moment, parse_event_time
-from jp1notify.patterns import PatternError, compile_unit_pattern
-from jp1notify.store import Store, StoreError
+from jp1notify.patterns import compile_unit_pattern
+from jp1notify.store import EventOutcome, State, Store
+from jp1notify.text import cut
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DATE_TIME = "%Y/%m/%d %H:%M:%S"  # as JP1 writes EVDATE and EVTIME
-
-
-class HistoryError(ValueError):
-    """A filter that cannot be understood; the message shows the accepted forms."""
 
 
 def parse_since(text: str, now: float) -> float:
@@ -82,14 +80,14 @@ def format_row(event: dict[str, Any], zone: tzinfo | None = None) -> str:
     parts = (event["unit"] or "(unit unknown)", event["exec_id"], incident)
     unit = " ".join(str(x) for x in parts if x)
     head = f"{format_when(event, zone)}  {event['level']:<7}  {event['event_id'] or '?':<5}  {unit}"
-    if event["outcome"] != "routed":
+    if event["outcome"] != EventOutcome.ROUTED:
         rule = f" ({event['rule']})" if event["rule"] else ""
         return f"{head}  {event['outcome']}{rule}"
     deliveries = []
     for m in event["messages"]:
         number = f" #{m['id']}" if m.get("id") is not None else ""
         text = f"{m['destination']} {m['state']} ({m['attempts']}){number}"
-        if m["state"] != "sent" and m["last_error"]:
+        if m["state"] != State.SENT and m["last_error"]:
             text += f": {m['last_error']}"
         deliveries.append(text)
     return f"{head}  {'; '.join(deliveries)}"

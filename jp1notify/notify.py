@@ -20,17 +20,19 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from jp1notify.classify import Classification, classify
-from jp1notify.config import Config, ConfigError, cut
+from jp1notify.config import Config
+from jp1notify.errors import ConfigError, RecordedButFailed, StoreError, StoreProblem
 from jp1notify.event import Event
 from jp1notify.logfile import LogFile
 from jp1notify.message import Rendered, event_datetime
 from jp1notify.redaction import Secrets, redact
 from jp1notify.routing import Decision, Delivery, route
+from jp1notify.text import cut
 
 if TYPE_CHECKING:
     from jp1notify.delivery import Result
     from jp1notify.outbox import DrainReport
-    from jp1notify.store import MessageState, Recorded, Store, StoreError
+    from jp1notify.store import MessageState, Recorded, Store
 
 T = TypeVar("T")
 
@@ -101,8 +103,6 @@ class Invocation:
 
 def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, str]) -> Outcome:
     """Classify, route, record, send: the main job for one JP1 event."""
-    from jp1notify.store import StoreError
-
     classification = classify(event, config)
     decision = route(event, classification, config)
     details: dict[str, object] = {"level": classification.level, "scope": classification.scope}
@@ -225,7 +225,7 @@ def _open_and_record(
 ) -> tuple[Store, Recorded]:
     """Record the event (recovering a damaged store); then the daily housekeeping, which never
     turns a recorded event into a failure. Raises StoreError only if the event is not recorded."""
-    from jp1notify.store import StoreError, record_event
+    from jp1notify.store import record_event
 
     moment = event_datetime(event, config.timezone)
     quiet = frozenset(r.name for r in config.routes if not r.recovery)
@@ -266,14 +266,6 @@ def _open_and_record(
     return store, recorded
 
 
-class RecordedButFailed(Exception):
-    """The event is recorded, but the store failed right after: it must not be sent directly."""
-
-    def __init__(self, error: StoreError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
 def _drain_and_look(
     run: Invocation, store: Store, config: Config, environ: Mapping[str, str], key: str
 ) -> tuple[DrainReport | None, list[MessageState]]:
@@ -290,21 +282,23 @@ def _own_outcome(
     details: dict[str, object],
 ) -> Outcome:
     """This event's messages decide the outcome; what this process buried is a problem too."""
+    from jp1notify.store import State
+
     details["results"] = ",".join(f"{s.destination}:{s.state}" for s in states)
     own = {s.state for s in states}
     if ending is None:
         ending = (
             Ending.DEAD
-            if "dead" in own
+            if State.DEAD in own
             else Ending.QUEUED
-            if "pending" in own
+            if State.PENDING in own
             else Ending.DELIVERED
         )
     others = " (another jp1notify process is sending)" if report and not report.holder else ""
     for s in states:
-        if s.state == "sent" and ending is not Ending.DUPLICATE:
+        if s.state == State.SENT and ending is not Ending.DUPLICATE:
             run.say(f"event {describe(event)} delivered to {s.destination}")
-        elif s.state == "pending" and ending is not Ending.DUPLICATE:
+        elif s.state == State.PENDING and ending is not Ending.DUPLICATE:
             reason = f"; last failure: {s.error}" if s.error else ""
             run.say(
                 f"event {describe(event)} queued for {s.destination}{others}{reason}. "
@@ -315,6 +309,8 @@ def _own_outcome(
 
 def describe_duplicate(event: Event, received_at: float | None, states: list[MessageState]) -> str:
     """What became of the earlier copy of a duplicate event, and how to send it again."""
+    from jp1notify.store import State
+
     when = _local(received_at) if received_at else "earlier"
     head = f"event {describe(event)} was already recorded at {when}; not sent again."
     if not states:
@@ -323,14 +319,14 @@ def describe_duplicate(event: Event, received_at: float | None, states: list[Mes
         )
     parts = []
     for s in states:
-        if s.state == "sent":
+        if s.state == State.SENT:
             sent = f" at {_local(s.sent_at)}" if s.sent_at else ""
             parts.append(f"{s.destination}: sent{sent} (message {s.id})")
-        elif s.state == "dead":
+        elif s.state == State.DEAD:
             parts.append(f"{s.destination}: dead, {s.error} (message {s.id})")
         else:
             parts.append(f"{s.destination}: still queued (message {s.id})")
-    resend = " ".join(f"--id {s.id}" for s in states if s.state != "pending")
+    resend = " ".join(f"--id {s.id}" for s in states if s.state != State.PENDING)
     hint = f" To send it again: jp1notify retry {resend}" if resend else ""
     return f"{head} Earlier copy: {'; '.join(parts)}.{hint}"
 
@@ -344,7 +340,7 @@ def _local(epoch: float) -> str:
 
 def open_store(run: Invocation, config: Config) -> Store:
     """The store; a damaged one is moved aside and replaced (recover)."""
-    from jp1notify.store import Store, StoreError
+    from jp1notify.store import Store
 
     try:
         return Store.open(config.outbox.data_dir)
@@ -359,8 +355,6 @@ def recovering(
 ) -> tuple[Store, T]:
     """Run `action` on the store; if it finds the store damaged, recover and run it once more.
     Returns the store in use afterwards (a new one after a recovery) and the result."""
-    from jp1notify.store import StoreError
-
     try:
         return store, action(store)
     except StoreError as exc:
@@ -381,7 +375,7 @@ def recover(
     """Move a damaged store aside, start a fresh one, and carry over the pending messages that
     can still be read from the damaged file. Says what happened. `damaged` identifies the file
     found damaged: if another process already replaced it, its new store is used as it is."""
-    from jp1notify.store import DB_NAME, Store, StoreError, file_identity, quarantine, salvage
+    from jp1notify.store import DB_NAME, Store, file_identity, quarantine, salvage
 
     if damaged is not None and file_identity(config.outbox.data_dir / DB_NAME) != damaged:
         run.say(f"warning: {exc}; another jp1notify process has already moved it aside")
@@ -595,7 +589,7 @@ def dry_run_report(config: Config, event: Event) -> dict[str, object]:
 def flush(run: Invocation, config: Config, environ: Mapping[str, str]) -> Outcome:
     """Send what is queued now (operators schedule `jp1notify flush` every few minutes). It also
     reads the whole store once, so that damage is found even where no event looks."""
-    from jp1notify.store import StoreError
+    from jp1notify.store import State
 
     def work(store: Store) -> tuple[DrainReport, dict[str, int], str | None]:
         store.check()
@@ -614,15 +608,15 @@ def flush(run: Invocation, config: Config, environ: Mapping[str, str]) -> Outcom
     else:
         run.say(
             f"flush: {report.sent} messages sent in {report.posts} posts; "
-            f"{counts.get('pending', 0)} pending, {len(report.dead)} died now, "
-            f"{counts.get('dead', 0)} dead in all"
+            f"{counts.get(State.PENDING, 0)} pending, {len(report.dead)} died now, "
+            f"{counts.get(State.DEAD, 0)} dead in all"
             + (f"; last failure: {report.retry_reasons[-1]}" if report.retry_reasons else "")
         )
     details: dict[str, object] = {
         "sent": report.sent,
         "posts": report.posts,
         "stopped": report.stopped,
-        "pending": counts.get("pending", 0),
+        "pending": counts.get(State.PENDING, 0),
     }
     return Outcome(Ending.FLUSHED if report.holder else Ending.BUSY, drain_problem(report), details)
 
@@ -641,8 +635,6 @@ def retry(
     run: Invocation, config: Config, environ: Mapping[str, str], selection: Selection
 ) -> Outcome:
     """Put dead (or chosen, or orphaned) messages back in the queue, then send at once."""
-    from jp1notify.store import StoreError
-
     if selection.to is not None and selection.to not in config.destinations:
         known = ", ".join(sorted(config.destinations))
         run.say(f"--to {cut(selection.to)}: no such destination in the config (known: {known})")
@@ -704,8 +696,6 @@ def with_store(run: Invocation, config: Config, work: Callable[[Store], T]) -> T
 
 
 def store_ending(exc: StoreError) -> Ending:
-    from jp1notify.store import Problem as StoreProblem
-
     return Ending.STORE_LOCKED if exc.problem is StoreProblem.LOCKED else Ending.STORE_ERROR
 
 

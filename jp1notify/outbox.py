@@ -35,19 +35,21 @@ import random
 import socket
 import time
 from collections.abc import Callable, Mapping
+from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple
 
 from jp1notify import DEBUG_ENV, delivery
 from jp1notify.bounds import DEADLINE_GRACE, LEASE_TTL, lease_ahead, patient_timeout
 from jp1notify.classify import Classification
-from jp1notify.config import Config, ConfigError, read_secret
+from jp1notify.config import Config, read_secret
 from jp1notify.delivery import Disposition
 from jp1notify.destinations import Channel, Item, Sent, channel_for
 from jp1notify.destinations.slack import MIN_INTERVAL
+from jp1notify.errors import ConfigError, LostLease, StoreError
 from jp1notify.event import Event
 from jp1notify.message import DigestItem
 from jp1notify.redaction import Secrets, redact
-from jp1notify.store import DestinationState, Due, Pending, Store, StoreError
+from jp1notify.store import DestinationState, Due, Pending, Store
 
 if TYPE_CHECKING:
     import httpx
@@ -81,6 +83,18 @@ def not_before(stored: float, now: float, limit: float) -> float:
     return now if stored > now + limit else stored
 
 
+class Stop(StrEnum):
+    """Why a drain stopped (the log's `stopped=`)."""
+
+    IDLE = "idle"  # the queue is empty: the lease was released
+    WAITING = "waiting"  # the next send is further away than it may wait
+    BUDGET = "budget"  # outbox.drain_seconds are spent
+    BUSY = "busy"  # another process holds the lease
+    UNSENDABLE = "unsendable"  # only messages it cannot send are left (config errors, bugs)
+    LOST_LEASE = "lost_lease"  # another process took the lease over
+    ERROR = "error"  # never reported: an exception that ends the loop propagates
+
+
 class Dead(NamedTuple):
     message_id: int
     destination: str
@@ -95,7 +109,7 @@ class DrainReport(NamedTuple):
     retry_reasons: tuple[str, ...]  # retryable failures seen, for stderr
     config_errors: tuple[str, ...]  # destinations this process cannot send to
     notes: tuple[str, ...]  # other things the operator should know (cut messages)
-    stopped: str  # idle, waiting, budget, busy, unsendable, lost_lease
+    stopped: Stop
     orphans: tuple[tuple[str, int], ...] = ()  # (destination not in the config, pending count)
     internal_errors: tuple[str, ...] = ()  # bugs met while sending (the messages stay queued)
 
@@ -106,10 +120,6 @@ class Ready(NamedTuple):
     message: Pending
     event: Event
     mentions: tuple[str, ...]
-
-
-class LostLease(Exception):
-    """Another process took the sender lease over: stop sending at once."""
 
 
 class Sender:
@@ -153,35 +163,36 @@ class Sender:
     def drain(self) -> DrainReport:
         """Send what is due while this process holds the lease; see the module docstring."""
         if not self.store.take_lease(self.holder, self.clock(), LEASE_TTL, self.limits.lease):
-            return self._report(False, "busy")
+            return self._report(False, Stop.BUSY)
         clients = delivery.Clients(self.config.http, self.transport)
-        stopped = "error"
+        stopped = Stop.ERROR
         try:
             stopped = self._loop(clients, self.monotonic() + self.config.outbox.drain_seconds)
         except LostLease:
-            stopped = "lost_lease"
+            stopped = Stop.LOST_LEASE
         finally:
             clients.close()
             with contextlib.suppress(StoreError):  # the store may be what failed
                 self.store.release_lease(self.holder)
         return self._report(True, stopped)
 
-    def _loop(self, clients: delivery.Clients, deadline: float) -> str:
+    def _loop(self, clients: delivery.Clients, deadline: float) -> Stop:
         while True:
             due = self._due()
             if not due:
                 if self.store.release_if_idle(self.holder, self._unsendable()):
-                    return "unsendable" if self.config_errors or self.internal_errors else "idle"
+                    stuck = self.config_errors or self.internal_errors
+                    return Stop.UNSENDABLE if stuck else Stop.IDLE
                 continue  # something arrived between the two reads
             wait, name = min(due)
             if wait > 0:
                 if wait > self.config.outbox.max_wait_seconds or self.monotonic() + wait > deadline:
-                    return "waiting"
+                    return Stop.WAITING
                 self._renew(self.clock() + wait + LEASE_TTL)
                 self.sleep(wait)
                 continue
             if self.monotonic() > deadline:
-                return "budget"
+                return Stop.BUDGET
             self._guarded_send(clients, name)
 
     def _due(self) -> list[tuple[float, str]]:
@@ -428,7 +439,7 @@ class Sender:
         self.store.mark_dead(ids, name, reason, self.clock())
         self.dead += [Dead(i, name, reason) for i in ids]
 
-    def _report(self, holder: bool, stopped: str) -> DrainReport:
+    def _report(self, holder: bool, stopped: Stop) -> DrainReport:
         return DrainReport(
             holder,
             self.posts,

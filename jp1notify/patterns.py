@@ -15,15 +15,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from jp1notify.errors import PatternError
+
 _ANY_SEGMENTS = "**"
 
 # A compiled segment: the glob split at `*`, e.g. `DAILY_*` -> ("DAILY_", ""). One chunk means
 # no star. None stands for a `**` segment.
 Segment = tuple[str, ...] | None
-
-
-class PatternError(ValueError):
-    """A unit pattern that cannot be compiled; the message says how to write it."""
 
 
 class UnitPattern(NamedTuple):

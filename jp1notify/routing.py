@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from jp1notify.classify import Classification, unit_matches
-from jp1notify.config import Config, Matcher, Route
+from jp1notify.classify import Classification
+from jp1notify.config import Config, Route
 from jp1notify.event import Event, parent_path, parse_unit_name
+from jp1notify.rules import matches  # re-exported: rules.py owns it
 
 
 class Delivery(NamedTuple):
@@ -48,16 +49,6 @@ def route(event: Event, classification: Classification, config: Config) -> Decis
         if not candidate.continue_:
             break
     return Decision(None, tuple(deliveries))
-
-
-def matches(m: Matcher, event: Event, classification: Classification) -> bool:
-    if m.event_ids is not None and event.event_id not in m.event_ids:
-        return False
-    if m.levels is not None and classification.level not in m.levels:
-        return False
-    if m.scopes is not None and classification.scope not in m.scopes:
-        return False
-    return unit_matches(m, event)
 
 
 def is_own_event(event: Event) -> bool:

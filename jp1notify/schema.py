@@ -29,8 +29,9 @@ from pydantic import (
 )
 
 from jp1notify.catalog import LEVELS
-from jp1notify.config import ConfigError, check_proxy_url, cut, entry_label, shown
 from jp1notify.destinations import KINDS, SECRET_KEYS, Kind
+from jp1notify.errors import ConfigError
+from jp1notify.text import cut, entry_label, shown
 
 Level = Literal[LEVELS]  # type: ignore[valid-type]
 Language = Literal["ja", "en"]
@@ -109,6 +110,8 @@ def _channel(value: str) -> str:
 
 
 def _proxy(value: str) -> str:
+    from jp1notify.config import check_proxy_url  # schema.py is imported by config.py
+
     problem = check_proxy_url(value) if value else None
     if problem:
         raise ValueError(f"the proxy URL {problem}")

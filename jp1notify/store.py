@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from jp1notify.bounds import STORE_WAIT
-from jp1notify.config import cut
+from jp1notify.errors import StoreError
+from jp1notify.errors import StoreProblem as Problem
+from jp1notify.text import cut
 
 if TYPE_CHECKING:
     from jp1notify.classify import Classification
@@ -165,27 +167,21 @@ _MIGRATIONS = {
 # EXISTS, OR IGNORE), so new tables and indexes appear in an upgraded store too.
 
 
-class Problem(StrEnum):
-    """Why the store cannot be used."""
+class State(StrEnum):
+    """A message's state (`messages.state`): queued, delivered, or never to be retried. The SQL
+    below writes these values as literals; test_enums checks that they agree."""
 
-    CORRUPT = "corrupt"  # damaged: move it aside and start afresh
-    LOCKED = "locked"  # another process holds it longer than the busy timeout
-    NEWER = "newer"  # written by a newer jp1notify: never downgraded
-    FULL = "full"  # the disk is full
-    READONLY = "readonly"
-    UNUSABLE = "unusable"  # anything else: cannot be created or opened
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
 
 
-class StoreError(Exception):
-    """The store cannot be opened, read or written; the message says what to check."""
+class EventOutcome(StrEnum):
+    """What routing made of a recorded event (`events.outcome`)."""
 
-    def __init__(self, message: str, problem: Problem = Problem.UNUSABLE) -> None:
-        super().__init__(message)
-        self.problem = problem
-
-    @property
-    def corrupt(self) -> bool:
-        return self.problem is Problem.CORRUPT
+    ROUTED = "routed"  # one message per delivery (none if every destination was a duplicate)
+    IGNORED = "ignored"  # dropped by the loop guard or an [[ignore]] rule (`rule` says which)
+    UNROUTED = "unrouted"  # matched no route: nobody was notified
 
 
 # SQLite primary result codes (https://www.sqlite.org/rescode.html) to what they mean here.
@@ -347,7 +343,7 @@ class DestinationState(NamedTuple):
 class MessageState(NamedTuple):
     id: int
     destination: str
-    state: str
+    state: str  # a State value
     error: str | None
     sent_at: float | None
 
@@ -1200,7 +1196,13 @@ def record_event(
     The messages wait until `hold_until` (see Store.record)."""
     from jp1notify.incidents import facts
 
-    outcome = "ignored" if decision.ignored_by else "unrouted" if decision.unrouted else "routed"
+    outcome = (
+        EventOutcome.IGNORED
+        if decision.ignored_by
+        else EventOutcome.UNROUTED
+        if decision.unrouted
+        else EventOutcome.ROUTED
+    )
     record = EventRecord(
         dedup_key=event_key(event),
         event_id=event.event_id or event.raw_id,

@@ -17,17 +17,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from jp1notify.config import (
-    Config,
-    Matcher,
-    WebhookError,
-    cut,
-    entry_label,
-    matches_every_event,
-    resolve_webhook,
-    shown,
-)
+from jp1notify.config import Config, resolve_webhook
+from jp1notify.errors import StoreError, WebhookError
 from jp1notify.patterns import UnitPattern
+from jp1notify.rules import Matcher, matches_every_event
+from jp1notify.text import cut, entry_label, shown
 
 
 class Summary(NamedTuple):
@@ -196,7 +190,7 @@ def _store(config: Config) -> tuple[list[str], list[str], list[str]]:
     """What the store holds (a line), and the errors and warnings about it: one written by a
     newer jp1notify cannot be used; messages waiting for a destination not in this config, dead
     messages, a damaged or locked store deserve a look."""
-    from jp1notify.store import DB_NAME, Problem, Store, StoreError
+    from jp1notify.store import DB_NAME, Problem, State, Store
 
     if not os.path.exists(config.outbox.data_dir / DB_NAME):  # False too for an unusable path
         return ["Queue: empty (no store yet)"], [], []
@@ -213,8 +207,8 @@ def _store(config: Config) -> tuple[list[str], list[str], list[str]]:
             return [], [], [str(exc)]
         return [], [f"outbox.data_dir: {exc}"], []
     queue = (
-        f"Queue: {counts.get('pending', 0)} pending, {counts.get('dead', 0)} dead, "
-        f"{counts.get('sent', 0)} sent (`jp1notify history` lists them)"
+        f"Queue: {counts.get(State.PENDING, 0)} pending, {counts.get(State.DEAD, 0)} dead, "
+        f"{counts.get(State.SENT, 0)} sent (`jp1notify history` lists them)"
     )
     warnings = [
         f"{d.pending} messages wait for destination {cut(d.name)!r}, which is not in this config: "
@@ -222,9 +216,9 @@ def _store(config: Config) -> tuple[list[str], list[str], list[str]]:
         for d in due
         if d.name not in config.destinations
     ]
-    if counts.get("dead"):
+    if counts.get(State.DEAD):
         warnings.append(
-            f"{counts['dead']} dead messages were never delivered: `jp1notify history --state "
+            f"{counts[State.DEAD]} dead messages were never delivered: `jp1notify history --state "
             "dead` shows why; once fixed, `jp1notify retry --all` sends them"
         )
     return [queue], [], warnings
