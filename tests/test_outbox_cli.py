@@ -102,7 +102,7 @@ def test_history_table_and_filters(tmp_path, slack):
         "/STORM/NET001 @A1 [incident #1]  alerts dead (1) #1: Slack answered HTTP 404 channel_not_found"
         in table[0]
     )
-    assert table[1].endswith("/STORM/NET002 @A2  alerts sent (1) #2")
+    assert table[1].endswith("/STORM/NET002 @A2 [incident #2]  alerts sent (1) #2")
     only_dead = run(["history", "--state", "dead"], env()).stdout.splitlines()
     assert len(only_dead) == 1 and "NET001" in only_dead[0]
     by_jobnet = run(["history", "--jobnet", "/STORM/NET002"], env()).stdout.splitlines()
