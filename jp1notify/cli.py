@@ -35,6 +35,8 @@ from jp1notify.text import cut
 if TYPE_CHECKING:
     import argparse
 
+    import httpx
+
 # Exit codes (sysexits.h values, so they differ from the 1 that many tools return; never 1, -1
 # or 255, which JP1 and other programs use). Keep in step with the README's table.
 EXIT_OK = 0  # delivered or safely queued; or ignored by a rule, a duplicate, matched no route
@@ -69,9 +71,15 @@ def run() -> None:
     os._exit(code)
 
 
-def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> int:
     """Run one command and return its exit code; never ends the process (run() does). `argv`
-    and `environ` default to the process's own; tests pass theirs to run it in-process."""
+    and `environ` default to the process's own; tests pass theirs to run it in-process, and
+    `transport` (httpx.MockTransport) in place of the network."""
     _tolerant_streams()
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
@@ -79,6 +87,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         args = _arguments(argv)
     except CommandLineExit as exc:  # a usage error (said on stderr), --help or --version
         return exc.code
+    args.transport = transport
     try:
         return args.handler(args, environ)
     except ConfigError as exc:
@@ -198,7 +207,7 @@ def cmd_send(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.dry_run:
         return _dry_run(config, source)
     _start_watchdog(config, "send")
-    run = Invocation(config)
+    run = Invocation(config, getattr(args, "transport", None))
     try:
         event = parse_event(source)
     except EventError as exc:
@@ -275,7 +284,7 @@ def cmd_flush(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     config = load_config(find_config(args.config, environ))
     _start_watchdog(config, "flush")
-    run = Invocation(config)
+    run = Invocation(config, getattr(args, "transport", None))
     outcome = flush(run, config, environ)
     code = exit_code(outcome)
     run.log_line(
@@ -303,7 +312,7 @@ def cmd_retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         return EXIT_USAGE
     config = load_config(find_config(args.config, environ))
     _start_watchdog(config, "retry")
-    run = Invocation(config)
+    run = Invocation(config, getattr(args, "transport", None))
     selection = Selection(tuple(args.id or ()), since, args.all, args.source, args.to)
     outcome = retry(run, config, environ, selection)
     code = exit_code(outcome)

@@ -30,6 +30,8 @@ from jp1notify.routing import Decision, Delivery, route
 from jp1notify.text import cut
 
 if TYPE_CHECKING:
+    import httpx
+
     from jp1notify.delivery import Result
     from jp1notify.outbox import DrainReport
     from jp1notify.store import MessageState, Recorded, Store
@@ -83,11 +85,11 @@ class Plan(NamedTuple):
 class Invocation:
     """One run of a command: its clock, its log and the secrets to keep out of every output."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, transport: httpx.BaseTransport | None = None) -> None:
         self.started = time.monotonic()
         self.pid = os.getpid()
         self.secrets = Secrets()
-        self.transport: object | None = None  # an httpx transport replacing the network (tests)
+        self.transport = transport  # an httpx transport replacing the network (in-process tests)
         self.log = LogFile(config.log_dir, config.log_retention_days, self.secrets)
 
     def log_line(self, phase: str, **fields: object) -> None:
