@@ -157,3 +157,42 @@ def test_queued_during_an_outage_then_flushed(app: Path, cwd: Path, slack: FakeS
     flushed = run_app(app, ["flush"], env, cwd)
     assert flushed.returncode == 0, flushed.stderr
     assert len(slack.payloads("alerts")) == 1
+
+
+def test_the_frozen_app_threads_an_incident_at_a_bot_destination(app, cwd, tmp_path):
+    """The bot kind, the incidents and the context command are imported only when needed: the
+    frozen folder must carry them (build/pyinstaller.spec hiddenimports)."""
+    from fakeslackapi import TOKEN, FakeSlackApi
+
+    api = FakeSlackApi()
+    try:
+        (app / "config" / "jp1notify.toml").write_text(
+            "[destinations.ops]\n"
+            'kind = "slack_bot"\n'
+            'token_env = "BOT_TOKEN"\n'
+            'channel = "C0123ABCD"\n'
+            f'api_url = "{api.api_url}"\n'
+            "[[routes]]\n"
+            'destination = "ops"\n'
+            "[[runbooks]]\n"
+            'text = "Rerun: ajsrerun -F {service} -a {jobnet}:{exec_id}"\n'
+            "[context]\n"
+            'command = ["echo", "context of {jobnet}"]\n',
+            encoding="utf-8",
+        )
+        unit = "AJSROOT1:/PROD/NIGHT:@A5"
+        failed = event_env(EVID="4104:0", EVMSG=f"KAVS0262-E jobnet ({unit}) ended abnormally")
+        ended = event_env(
+            EVID="4103:0", EVMSG=f"KAVS0261-I jobnet ({unit}) ended normally", EVTIME="03:13:05"
+        )
+        for event in (failed, ended):
+            result = run_app(app, [], bare_env(BOT_TOKEN=TOKEN, **event), cwd)
+            assert result.returncode == 0, result.stderr
+        (parent,) = api.top_level()
+        assert "ajsrerun -F AJSROOT1 -a /PROD/NIGHT:@A5" in json.dumps(parent.payload)
+        assert "context of /PROD/NIGHT" in json.dumps(parent.payload)
+        (reply,) = api.replies(parent.ts)
+        assert "Recovered" in reply.payload["text"] and "1 h" in json.dumps(reply.payload)
+        assert "[RESOLVED]" in parent.current["text"]
+    finally:
+        api.close()
