@@ -1,0 +1,50 @@
+"""Adversarial QA of incidents, Slack bot threads and destination kinds: the installed command,
+one process per JP1 event, against the fake Slack Web API misbehaving on purpose. Each test
+here failed before the fix committed with it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakeslackapi import FakeSlackApi, error
+from test_incidents import NIGHT_1, Site
+
+import fakeslack
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    api = FakeSlackApi()
+    hook = fakeslack.FakeSlack()
+    yield Site(tmp_path, api, hook)
+    api.close()
+    hook.close()
+
+
+def send(site: Site, kind: str, path: str, time: str, exec_id: str = NIGHT_1) -> str:
+    return site.send(kind, path, exec_id, "2026/11/22", time)
+
+
+def incidents(site: Site) -> list[dict]:
+    listed = site.command("incidents", "--json")
+    return [json.loads(line) for line in listed.stdout.splitlines()]
+
+
+def test_recoveries_queued_during_a_storm_still_resolve_their_parents(site):
+    """A digest is a top-level message: recoveries (and later events) of incidents that already
+    have a parent must not be folded into one, or the parents stay red and open for ever."""
+    for i in range(4):
+        send(site, "abnormal", f"/PROD/NET{i}", f"02:0{i}:00", f"@A10{i}")
+    site.api.script("chat.postMessage", error("service_unavailable"))
+    for i in range(4):
+        send(site, "normal", f"/PROD/NET{i}", f"03:0{i}:00", f"@A10{i}")
+    site.api.script("chat.postMessage", None)
+    site.command("flush")
+    parents = site.api.top_level()
+    assert len(parents) == 4  # no digest beside them
+    for parent in parents:
+        assert "[RESOLVED]" in parent.current["text"]
+        assert "Recovered" in site.api.replies(parent.ts)[-1].payload["text"]
