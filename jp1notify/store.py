@@ -115,7 +115,7 @@ CREATE TABLE IF NOT EXISTS jobnets (
 CREATE TABLE IF NOT EXISTS incidents (  -- incidents.py says what joins and resolves one (v3)
     id INTEGER PRIMARY KEY,
     service TEXT NOT NULL,          -- '' when the events named none
-    jobnet TEXT NOT NULL,           -- the outermost jobnet seen
+    jobnet TEXT NOT NULL,           -- the innermost jobnet containing all seen
     exec_id TEXT,                   -- of the run that opened it
     state TEXT NOT NULL,            -- open, resolved
     level TEXT NOT NULL,            -- the worst level seen
@@ -1110,7 +1110,7 @@ def salvage(path: Path) -> tuple[list[Salvaged], str | None]:
 
 def _place(db: sqlite3.Connection, event_row: int, facts: Facts, now: float) -> Placement:
     """Open, join or resolve incidents for a recorded event (inside its transaction)."""
-    from jp1notify.incidents import Step, contains, joins, resolves, worse
+    from jp1notify.incidents import Step, enclosing, joins, resolves, worse
 
     open_ones = db.execute(
         "SELECT id, jobnet, exec_id, level FROM incidents WHERE state = 'open' AND service = ?"
@@ -1129,7 +1129,7 @@ def _place(db: sqlite3.Connection, event_row: int, facts: Facts, now: float) -> 
         return Placement(None, resolved)
     for incident_id, jobnet, exec_id, level in open_ones:
         if joins(facts.jobnet, facts.exec_id, jobnet, exec_id):
-            outer = facts.jobnet if contains(facts.jobnet, jobnet) else jobnet
+            outer = enclosing(facts.jobnet, jobnet)
             db.execute(
                 "UPDATE incidents SET events = events + 1, last_event = ?, level = ?, jobnet = ?,"
                 " updated_at = ? WHERE id = ?",

@@ -12,6 +12,8 @@ import pytest
 from fakeslackapi import FakeSlackApi, error
 from test_incidents import NIGHT_1, Site
 
+from jp1notify.incidents import enclosing
+
 import fakeslack
 
 
@@ -48,3 +50,33 @@ def test_recoveries_queued_during_a_storm_still_resolve_their_parents(site):
     for parent in parents:
         assert "[RESOLVED]" in parent.current["text"]
         assert "Recovered" in site.api.replies(parent.ts)[-1].payload["text"]
+
+
+def test_a_nested_jobnets_normal_end_leaves_its_failed_siblings_incident_open(site):
+    """Two nested jobnets of one root run fail: the incident is the root's, so the first one
+    ending normally in the rerun does not resolve it while the other is still down."""
+    send(site, "abnormal", "/G/ROOT/SUB1", "02:00:00")
+    send(site, "abnormal", "/G/ROOT/SUB2", "02:00:05")
+    send(site, "nested_normal", "/G/ROOT/SUB1", "02:30:00")
+    (incident,) = incidents(site)
+    assert (incident["state"], incident["jobnet"]) == ("open", "/G/ROOT")
+    send(site, "normal", "/G/ROOT", "02:40:00")
+    (incident,) = incidents(site)
+    assert incident["state"] == "resolved"
+    (parent,) = site.api.top_level()
+    assert "[RESOLVED]" in parent.current["text"]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("/G/ROOT", "/G/ROOT", "/G/ROOT"),
+        ("/G/ROOT/SUB", "/G/ROOT", "/G/ROOT"),
+        ("/G/ROOT", "/G/ROOT/SUB/DEEP", "/G/ROOT"),
+        ("/G/ROOT/SUB1", "/G/ROOT/SUB2", "/G/ROOT"),
+        ("/G/ROOT/A/X", "/G/ROOT/B", "/G/ROOT"),
+        ("/G/ROOT/SUB", "/G/ROOT/SUBMARINE", "/G/ROOT"),  # a prefix that is not a parent
+    ],
+)
+def test_the_incidents_jobnet_encloses_every_jobnet_it_has_seen(a, b, expected):
+    assert enclosing(a, b) == expected
