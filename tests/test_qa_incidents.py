@@ -80,3 +80,13 @@ def test_a_nested_jobnets_normal_end_leaves_its_failed_siblings_incident_open(si
 )
 def test_the_incidents_jobnet_encloses_every_jobnet_it_has_seen(a, b, expected):
     assert enclosing(a, b) == expected
+
+
+def test_recovery_false_still_resolves_a_bot_destinations_parent(site):
+    """`recovery = false` is documented for webhook destinations (a message of its own); a bot's
+    parent message must still turn green, or it says "open" for ever."""
+    site.configure(destination="ops", recovery=False)
+    send(site, "abnormal", "/PROD/NIGHTLY", "02:10:00")
+    send(site, "normal", "/PROD/NIGHTLY", "03:20:00")
+    (parent,) = site.api.top_level()
+    assert "[RESOLVED]" in parent.current["text"]
