@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 from fakeslackapi import FakeSlackApi, error
-from test_incidents import NIGHT_1, Site
+from test_incidents import NIGHT_1, Site, jobnet_end
 
 from jp1notify.incidents import enclosing
 
 import fakeslack
+from conftest import run
 
 
 @pytest.fixture
@@ -90,3 +91,18 @@ def test_recovery_false_still_resolves_a_bot_destinations_parent(site):
     send(site, "normal", "/PROD/NIGHTLY", "03:20:00")
     (parent,) = site.api.top_level()
     assert "[RESOLVED]" in parent.current["text"]
+
+
+def test_history_shows_where_a_resolving_normal_end_went(site):
+    """A normal end that no route takes but that resolves an incident sends its recovery: history
+    must show that message (its state and number, to retry it), not "unrouted"."""
+    site.configure(destination="hook")
+    send(site, "abnormal", "/PROD/NIGHTLY", "02:10:00")
+    site.hook.script("hook", fakeslack.Answer(404, "no_service"))
+    event = jobnet_end("normal", "/PROD/NIGHTLY", NIGHT_1, "2026/11/22", "03:20:00")
+    result = run([], site.env(event))
+    site.assert_clean(result)
+    assert result.returncode == 69, result.stderr
+    line = site.command("history").stdout.splitlines()[-1]
+    assert "4103" in line and "unrouted" not in line
+    assert "hook dead (1) #2: Slack answered HTTP 404 no_service" in line
