@@ -133,7 +133,7 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
         details["resolved"] = ",".join(str(i) for i in recorded.resolved)
     if ending is Ending.UNROUTED and recorded.message_ids:
         ending = None  # it resolved an incident: its recovery goes where the incident was posted
-    elif ending is Ending.UNROUTED:
+    elif ending is Ending.UNROUTED and not recorded.duplicate:  # a duplicate says what it did
         _say_unrouted(run, event, classification)
     try:
         if recorded.duplicate:

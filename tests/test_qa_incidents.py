@@ -106,3 +106,11 @@ def test_history_shows_where_a_resolving_normal_end_went(site):
     line = site.command("history").stdout.splitlines()[-1]
     assert "4103" in line and "unrouted" not in line
     assert "hook dead (1) #2: Slack answered HTTP 404 no_service" in line
+
+
+def test_a_duplicate_resolving_normal_end_does_not_claim_nobody_was_told(site):
+    send(site, "abnormal", "/PROD/NIGHTLY", "02:10:00")
+    send(site, "normal", "/PROD/NIGHTLY", "03:20:00")
+    said = send(site, "normal", "/PROD/NIGHTLY", "03:20:00")  # JP1 delivers it twice
+    assert "already recorded" in said and "ops: sent" in said
+    assert "nobody was notified" not in said
