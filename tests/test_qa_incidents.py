@@ -114,3 +114,22 @@ def test_a_duplicate_resolving_normal_end_does_not_claim_nobody_was_told(site):
     said = send(site, "normal", "/PROD/NIGHTLY", "03:20:00")  # JP1 delivers it twice
     assert "already recorded" in said and "ops: sent" in said
     assert "nobody was notified" not in said
+
+
+def move_channel(site: Site, channel: str) -> None:
+    """The operator moves the destination to another channel; the app leaves the old one."""
+    text = site.config.read_text(encoding="utf-8").replace(site.api.channel, channel)
+    site.config.write_text(text, encoding="utf-8")
+    site.api.channel = channel
+
+
+def test_an_incident_whose_parent_is_in_a_channel_no_longer_usable_goes_on_in_the_new_one(site):
+    send(site, "abnormal", "/PROD/NIGHTLY", "02:10:00")
+    move_channel(site, "C0NEWCHANNEL")
+    said = send(site, "job", "/PROD/NIGHTLY/LOAD", "02:20:00")  # exit 0: not dead
+    assert "posted a new message" in said
+    new_parent = site.api.top_level()[-1]
+    assert new_parent.payload["channel"] == "C0NEWCHANNEL"
+    assert "KAVS0265-E" in new_parent.payload["text"] + json.dumps(new_parent.payload)
+    send(site, "normal", "/PROD/NIGHTLY", "03:00:00")
+    assert "[RESOLVED]" in new_parent.current["text"]
