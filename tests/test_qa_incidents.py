@@ -15,7 +15,7 @@ from test_incidents import NIGHT_1, Site, jobnet_end
 from jp1notify.incidents import enclosing
 
 import fakeslack
-from conftest import run
+from conftest import clean_env, run
 
 
 @pytest.fixture
@@ -133,3 +133,22 @@ def test_an_incident_whose_parent_is_in_a_channel_no_longer_usable_goes_on_in_th
     assert "KAVS0265-E" in new_parent.payload["text"] + json.dumps(new_parent.payload)
     send(site, "normal", "/PROD/NIGHTLY", "03:00:00")
     assert "[RESOLVED]" in new_parent.current["text"]
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        # the bot's keys, but `kind` forgotten: the webhook's keys are not what is missing
+        ('token_env = "BOT_TOKEN"\nchannel = "C0123ABCD"', 'set kind = "slack_bot"'),
+        # a webhook URL on a bot destination
+        ('kind = "slack_bot"\nwebhook_url_env = "HOOK"\nchannel = "C0123ABCD"', "webhook_url_env"),
+    ],
+)
+def test_a_destination_with_another_kinds_keys_is_told_which_key_is_wrong(tmp_path, keys, expected):
+    config = tmp_path / "jp1notify.toml"
+    config.write_text(
+        f'[destinations.ops]\n{keys}\n[[routes]]\ndestination = "ops"\n', encoding="utf-8"
+    )
+    result = run(["check-config"], clean_env(JP1NOTIFY_CONFIG=str(config)))
+    assert result.returncode == 78
+    assert expected in result.stderr, result.stderr
