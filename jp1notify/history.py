@@ -80,7 +80,8 @@ def format_row(event: dict[str, Any], zone: tzinfo | None = None) -> str:
     parts = (event["unit"] or "(unit unknown)", event["exec_id"], incident)
     unit = " ".join(str(x) for x in parts if x)
     head = f"{format_when(event, zone)}  {event['level']:<7}  {event['event_id'] or '?':<5}  {unit}"
-    if event["outcome"] != EventOutcome.ROUTED:
+    # an unrouted normal end may still have messages: the recoveries of incidents it resolved
+    if event["outcome"] != EventOutcome.ROUTED and not event["messages"]:
         rule = f" ({event['rule']})" if event["rule"] else ""
         return f"{head}  {event['outcome']}{rule}"
     deliveries = []

@@ -9,7 +9,9 @@ What joins what (JP1 semantics: docs/jp1.md "Incidents"):
   rerun keeps the execution ID and a later run is the same jobnet failing again; or when they
   run under the same execution ID in the same job group (siblings nested in one root jobnet:
   an execution ID belongs to one run of one root jobnet, and nested units share it). The
-  incident's jobnet is the outermost one seen.
+  incident's jobnet is the innermost one containing all it has seen (`enclosing`): the root of
+  a nested jobnet, the parent of two siblings, so that one sibling's normal end cannot resolve
+  the other's failure.
 - A later **normal end** (4103) of the incident's jobnet or of a jobnet containing it resolves it:
   the rerun's (same execution ID) or a later run's. A nested jobnet ending normally does not: its
   root may still fail. A delay incident resolves the same way when the jobnet ends normally.
@@ -111,6 +113,17 @@ def joins(jobnet: str, exec_id: str | None, open_jobnet: str, open_exec_id: str 
 def resolves(jobnet: str, open_jobnet: str) -> bool:
     """Does a normal end of `jobnet` resolve the open incident of `open_jobnet`?"""
     return contains(jobnet, open_jobnet)
+
+
+def enclosing(a: str, b: str) -> str:
+    """The innermost jobnet path containing both `a` and `b`: the outer one of a jobnet and a
+    nested one, the parent of two siblings."""
+    common: list[str] = []
+    for x, y in zip(a.strip("/").split("/"), b.strip("/").split("/"), strict=False):
+        if x != y:
+            break
+        common.append(x)
+    return "/" + "/".join(common)
 
 
 def _group(path: str) -> str:

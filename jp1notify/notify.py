@@ -133,7 +133,7 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
         details["resolved"] = ",".join(str(i) for i in recorded.resolved)
     if ending is Ending.UNROUTED and recorded.message_ids:
         ending = None  # it resolved an incident: its recovery goes where the incident was posted
-    elif ending is Ending.UNROUTED:
+    elif ending is Ending.UNROUTED and not recorded.duplicate:  # a duplicate says what it did
         _say_unrouted(run, event, classification)
     try:
         if recorded.duplicate:
@@ -230,7 +230,7 @@ def _open_and_record(
     from jp1notify.store import record_event
 
     moment = event_datetime(event, config.timezone)
-    quiet = frozenset(r.name for r in config.routes if not r.recovery)
+    quiet = _quiet_routes(config)
 
     def record(store: Store) -> Recorded:
         return record_event(
@@ -266,6 +266,20 @@ def _open_and_record(
         except StoreError as error:
             raise RecordedButFailed(error) from error
     return store, recorded
+
+
+def _quiet_routes(config: Config) -> frozenset[tuple[str, str]]:
+    """The (route, destination) pairs told no recovery: `recovery = false` silences a webhook's
+    recovery message; a bot's parent message is still resolved (else it says "open" for ever)."""
+    from jp1notify.destinations import THREADING
+
+    return frozenset(
+        (r.name, name)
+        for r in config.routes
+        if not r.recovery
+        for name in r.destinations
+        if name in config.destinations and config.destinations[name].kind not in THREADING
+    )
 
 
 def _drain_and_look(

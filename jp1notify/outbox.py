@@ -3,8 +3,8 @@
 Every invocation records its event first (store.py), then calls `Sender.drain`. Only the
 process holding the sender lease sends; the others return at once, their messages queued.
 The holder loops: pick the destination whose next send is due, send its pending messages (up to
-SINGLES_UP_TO of them one by one as full messages, more as one digest), mark the outcome, pace the
-destination. It stops when the queue is empty (releasing the lease in the same transaction that
+SINGLES_UP_TO of them one by one as full messages, more as one digest; a message in an incident's
+Slack thread always on its own), mark the outcome, pace the destination. It stops when the queue is empty (releasing the lease in the same transaction that
 saw it empty), when the next send is further away than `outbox.max_wait_seconds`, after
 `outbox.drain_seconds`, or when it finds it lost the lease; what it leaves stays queued for the
 next event or `jp1notify flush`.
@@ -354,9 +354,12 @@ class Sender:
                 ready.append(Ready(p, Event.from_dict(json.loads(p.event_json)), mentions))
             except Exception as exc:  # noqa: BLE001 - a stored row this version cannot read
                 self._unrenderable(channel.name, p, exc)
-        if len(ready) > SINGLES_UP_TO:
+        # A message in an incident's thread goes on its own: a reply floods no channel, and a
+        # digest (top-level) would leave the incident's parent message unresolved for ever.
+        digestible = [r for r in ready if not self._in_thread(channel, r.message)]
+        if len(digestible) > SINGLES_UP_TO:
             try:
-                digest = self._digest(channel, ready)
+                digest = self._digest(channel, digestible)
             except Exception as exc:  # noqa: BLE001 - send them one by one instead
                 self._note_bug(channel.name, exc)
             else:
@@ -385,6 +388,14 @@ class Sender:
             sent = channel.deliver(http, item, thread, timeout)
             return sent, [p.id], MIN_INTERVAL, p.incident
         return None
+
+    def _in_thread(self, channel: Channel, p: Pending) -> bool:
+        """Does the message belong to an incident with a parent message at this destination?"""
+        return (
+            channel.threads
+            and p.incident is not None
+            and self.store.thread(p.incident, channel.name) is not None
+        )
 
     def _item(self, channel: Channel, r: Ready) -> Item:
         p = r.message

@@ -216,14 +216,7 @@ class DestinationModel(_Model):
     def _fits_kind(self) -> DestinationModel:
         """Exactly one source of the kind's secret; no key that belongs to another kind."""
         key = SECRET_KEYS[Kind(self.kind)]
-        trio = (key, f"{key}_env", f"{key}_file")
-        given = [k for k in trio if getattr(self, k)]
-        if len(given) != 1:
-            raise ValueError(
-                f"exactly one of {', '.join(trio)} must be set"
-                + (f" for kind {self.kind!r}" if self.kind != Kind.SLACK_WEBHOOK else "")
-                + (f" (found {', '.join(given)})" if given else "")
-            )
+        # another kind's keys first: a forgotten `kind` is the likely mistake, not a missing key
         foreign = [
             k
             for other in SECRET_KEYS.values()
@@ -236,6 +229,14 @@ class DestinationModel(_Model):
         if foreign:
             hint = ' (set kind = "slack_bot" for a bot token)' if key == "webhook_url" else ""
             raise ValueError(f"{', '.join(foreign)} cannot be used with kind {self.kind!r}{hint}")
+        trio = (key, f"{key}_env", f"{key}_file")
+        given = [k for k in trio if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(
+                f"exactly one of {', '.join(trio)} must be set"
+                + (f" for kind {self.kind!r}" if self.kind != Kind.SLACK_WEBHOOK else "")
+                + (f" (found {', '.join(given)})" if given else "")
+            )
         if self.kind == Kind.SLACK_BOT and not self.channel:
             raise ValueError("kind 'slack_bot' needs channel = \"C0123ABCD\" (the channel ID)")
         return self

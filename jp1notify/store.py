@@ -115,7 +115,7 @@ CREATE TABLE IF NOT EXISTS jobnets (
 CREATE TABLE IF NOT EXISTS incidents (  -- incidents.py says what joins and resolves one (v3)
     id INTEGER PRIMARY KEY,
     service TEXT NOT NULL,          -- '' when the events named none
-    jobnet TEXT NOT NULL,           -- the outermost jobnet seen
+    jobnet TEXT NOT NULL,           -- the innermost jobnet containing all seen
     exec_id TEXT,                   -- of the run that opened it
     state TEXT NOT NULL,            -- open, resolved
     level TEXT NOT NULL,            -- the worst level seen
@@ -473,14 +473,15 @@ class Store:
         messages: Sequence[NewMessage],
         now: float,
         incident: Facts | None = None,
-        quiet_routes: frozenset[str] = frozenset(),
+        quiet_routes: frozenset[tuple[str, str]] = frozenset(),
         hold_until: float = 0.0,
     ) -> Recorded:
         """Record an event and its outbox messages, once: a known dedup key records nothing.
         With `incident` facts, the event opens, joins or resolves an incident in the same
         transaction (incidents.py); a resolving event adds a recovery message for each
-        destination the incident was posted to (unless every route that posted there is in
-        `quiet_routes`, the routes with `recovery = false`), in place of its routed message there.
+        destination the incident was posted to (unless every route that posted there is quiet
+        there: `quiet_routes` holds the (route, destination) pairs of `recovery = false`), in
+        place of its routed message there.
         `hold_until`: the messages wait for the context command until then (`set_context`
         ends the wait; if this process dies, they go out after it anyway)."""
         with self.write() as db:
@@ -1110,7 +1111,7 @@ def salvage(path: Path) -> tuple[list[Salvaged], str | None]:
 
 def _place(db: sqlite3.Connection, event_row: int, facts: Facts, now: float) -> Placement:
     """Open, join or resolve incidents for a recorded event (inside its transaction)."""
-    from jp1notify.incidents import Step, contains, joins, resolves, worse
+    from jp1notify.incidents import Step, enclosing, joins, resolves, worse
 
     open_ones = db.execute(
         "SELECT id, jobnet, exec_id, level FROM incidents WHERE state = 'open' AND service = ?"
@@ -1129,7 +1130,7 @@ def _place(db: sqlite3.Connection, event_row: int, facts: Facts, now: float) -> 
         return Placement(None, resolved)
     for incident_id, jobnet, exec_id, level in open_ones:
         if joins(facts.jobnet, facts.exec_id, jobnet, exec_id):
-            outer = facts.jobnet if contains(facts.jobnet, jobnet) else jobnet
+            outer = enclosing(facts.jobnet, jobnet)
             db.execute(
                 "UPDATE incidents SET events = events + 1, last_event = ?, level = ?, jobnet = ?,"
                 " updated_at = ? WHERE id = ?",
@@ -1159,7 +1160,7 @@ def _with_recoveries(
     db: sqlite3.Connection,
     resolved: Sequence[int],
     outgoing: list[tuple[NewMessage, int | None]],
-    quiet_routes: frozenset[str],
+    quiet_routes: frozenset[tuple[str, str]],
 ) -> list[tuple[NewMessage, int | None]]:
     """The resolving event's messages: one recovery per destination each resolved incident was
     posted to (no mention), in place of the routed message to that destination."""
@@ -1173,7 +1174,7 @@ def _with_recoveries(
         ):
             posted.setdefault(destination, []).append(route)
         for destination, routes in posted.items():
-            told = [r for r in routes if r not in quiet_routes]
+            told = [r for r in routes if (r, destination) not in quiet_routes]
             if told:
                 recoveries.append((NewMessage(destination, told[0], (), True), incident_id))
     covered = {m.destination for m, _ in recoveries}
@@ -1188,7 +1189,7 @@ def record_event(
     now: float,
     *,
     at: float | None = None,
-    quiet_routes: frozenset[str] = frozenset(),
+    quiet_routes: frozenset[tuple[str, str]] = frozenset(),
     hold_until: float = 0.0,
 ) -> Recorded:
     """Record a routed (or ignored, or unrouted) event with one message per delivery, placed in

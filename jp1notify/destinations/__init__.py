@@ -41,6 +41,8 @@ class Kind(StrEnum):
 
 
 KINDS = tuple(k.value for k in Kind)
+# Kinds that update a posted message and reply in its thread (their Channel.threads is True).
+THREADING = frozenset({Kind.SLACK_BOT})
 # The secret each kind is given in one of three ways: `<key>`, `<key>_env`, `<key>_file`.
 SECRET_KEYS = {Kind.SLACK_WEBHOOK: "webhook_url", Kind.SLACK_BOT: "token"}
 

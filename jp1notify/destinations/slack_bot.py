@@ -9,7 +9,8 @@
 - The recovery updates the parent (green, RESOLVED, the downtime; the failure details stay, as
   users asked of Grafana OnCall #618) and replies in the thread.
 - A parent that can no longer be updated (deleted, edit window closed) or a thread that takes no
-  reply: the message is posted as a new top-level message, which becomes the parent.
+  reply, or a parent in a channel that is no longer the destination's and that Slack refuses
+  (the app left it): the message is posted as a new top-level message, which becomes the parent.
 - Digests (storms) are posted top-level, like a webhook's.
 
 Facts: ../shared/reference/destinations.md section 1 (from slack-api-ref chat.postMessage.json and
@@ -194,14 +195,24 @@ class SlackBot:
         if item.incident is None or thread is None:
             return self._post_top(http, item, timeout)
         update = self._call(http, "chat.update", self.render_update(item, thread), timeout)
-        if _fallback(update):
-            return self._replace_parent(http, item, timeout, update)
+        if gone := self._parent_gone(update, thread):
+            return self._replace_parent(http, item, timeout, gone)
         if update.disposition is not DELIVERED:
             return Sent(update)
         reply = self._call(http, "chat.postMessage", self.render_reply(item, thread), timeout)
-        if _fallback(reply):
-            return self._replace_parent(http, item, timeout, reply)
+        if gone := self._parent_gone(reply, thread):
+            return self._replace_parent(http, item, timeout, gone)
         return Sent(reply)
+
+    def _parent_gone(self, verdict: Verdict, thread: Thread) -> str | None:
+        """Why the incident's parent message can carry it no more, or None: Slack says it is
+        gone or takes no reply; or it is in a channel that is no longer the destination's (the
+        operator moved it) and Slack refuses it there: the configured channel may still work."""
+        if _fallback(verdict):
+            return str((verdict.data or {})["fallback"])
+        if verdict.disposition is Disposition.GONE and thread.channel != self.channel:
+            return f"its channel {thread.channel} is no longer destinations.{self.name}.channel"
+        return None
 
     def deliver_digest(self, http: Http, payload: dict[str, Any], timeout: float) -> Sent:
         return Sent(self._call(http, "chat.postMessage", payload, timeout))
@@ -217,11 +228,10 @@ class SlackBot:
             return Sent(verdict, notes=("Slack's answer had no channel/ts: no thread for it",))
         return Sent(verdict, Thread(channel, ts))
 
-    def _replace_parent(self, http: Http, item: Item, timeout: float, why: Verdict) -> Sent:
-        code = (why.data or {}).get("fallback", "")
+    def _replace_parent(self, http: Http, item: Item, timeout: float, why: str) -> Sent:
         sent = self._post_top(http, item, timeout)
         note = (
-            f"the incident's Slack message could not be updated or replied to ({code}); "
+            f"the incident's Slack message could not be updated or replied to ({why}); "
             "posted a new message, which carries the incident from now on"
         )
         return sent._replace(notes=(*sent.notes, note))
