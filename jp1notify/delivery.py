@@ -60,7 +60,10 @@ FINAL = frozenset({Disposition.INVALID, Disposition.GONE})
 MAX_RETRY_AFTER = 60.0
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
-MAX_BODY = 65536  # bytes of an answer read at most: a webhook answer is a few bytes
+# Bytes of an answer read at most: a webhook answers a few bytes, but chat.postMessage echoes the
+# posted message (up to about 40 KB of text and attachments), and a cut answer would be taken
+# for one that is not Slack's and retried: a duplicate parent.
+MAX_BODY = 262144
 EXCERPT = 80  # characters of a non-Slack answer shown in a reason
 
 

@@ -1113,10 +1113,13 @@ def _place(db: sqlite3.Connection, event_row: int, facts: Facts, now: float) -> 
     """Open, join or resolve incidents for a recorded event (inside its transaction)."""
     from jp1notify.incidents import Step, enclosing, joins, resolves, worse
 
+    # An event that names no scheduler service (some messages omit it, docs/jp1.md) may be
+    # about any service's jobnet of that path; one that names it matches that service's, and
+    # those opened by events that named none.
     open_ones = db.execute(
-        "SELECT id, jobnet, exec_id, level FROM incidents WHERE state = 'open' AND service = ?"
-        " ORDER BY id",
-        (facts.service,),
+        "SELECT id, jobnet, exec_id, level FROM incidents WHERE state = 'open'"
+        " AND (service = ? OR service = '' OR ? = '') ORDER BY id",
+        (facts.service, facts.service),
     ).fetchall()
     if facts.step is Step.RESOLVE:
         resolved = tuple(i for i, jobnet, _, _ in open_ones if resolves(facts.jobnet, jobnet))
@@ -1195,7 +1198,7 @@ def record_event(
     """Record a routed (or ignored, or unrouted) event with one message per delivery, placed in
     its incident (`at`: the event's own time, else `now`). An ignored event touches no incident.
     The messages wait until `hold_until` (see Store.record)."""
-    from jp1notify.incidents import facts
+    from jp1notify.incidents import Step, facts
 
     outcome = (
         EventOutcome.IGNORED
@@ -1220,7 +1223,9 @@ def record_event(
     messages = [
         NewMessage(d.destination, d.route.name, d.route.mentions) for d in decision.deliveries
     ]
-    placed = None if decision.ignored_by else facts(event, classification.level, at or now)
+    placed = facts(event, classification.level, at or now)
+    if decision.ignored_by and placed is not None and placed.step is not Step.RESOLVE:
+        placed = None  # an ignored problem opens nothing; an ignored normal end still resolves
     return store.record(record, messages, now, placed, quiet_routes, hold_until)
 
 

@@ -310,3 +310,17 @@ def test_an_answer_echoing_the_token_is_stored_and_shown_redacted(site):
     with site.db() as db:
         (error_text,) = db.execute("SELECT last_error FROM messages").fetchone()
     assert "[redacted]" in error_text  # assert_clean checked every byte for the token
+
+
+def test_a_parent_update_refused_for_its_content_still_lets_the_reply_out(site):
+    site.send("abnormal", "/PROD/NIGHTLY", NIGHT_1, "2026/11/22", "02:10:00")
+    site.api.script("chat.update", error("invalid_blocks"))
+    said = site.send("job", "/PROD/NIGHTLY/LOAD", NIGHT_1, "2026/11/22", "02:20:00")
+    assert "was not updated" in said and "invalid_blocks" in said
+    (parent,) = site.api.top_level()
+    assert len(site.api.replies(parent.ts)) == 1
+    with site.db() as db:
+        assert db.execute("SELECT state FROM messages ORDER BY id").fetchall() == [
+            ("sent",),
+            ("sent",),
+        ]

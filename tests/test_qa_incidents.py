@@ -157,12 +157,10 @@ def test_a_destination_with_another_kinds_keys_is_told_which_key_is_wrong(tmp_pa
 # -- open design questions (not fixed here; see the QA report) ----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="design: an [[ignore]] rule keeps a normal end from resolving"
-)
 def test_an_ignore_rule_for_normal_ends_still_lets_them_resolve_incidents(site):
     """The unrouted warning on every normal end tells operators to add an [[ignore]] rule; one
-    for 4103 then keeps every incident open (ignored events touch no incident)."""
+    for 4103 must not keep every incident open: an ignored normal end still resolves (an
+    ignored problem event opens nothing)."""
     text = site.config.read_text(encoding="utf-8")
     site.config.write_text(text + '\n[[ignore]]\nevent_ids = ["4103"]\n', encoding="utf-8")
     send(site, "abnormal", "/PROD/NIGHTLY", "02:10:00")
@@ -170,7 +168,6 @@ def test_an_ignore_rule_for_normal_ends_still_lets_them_resolve_incidents(site):
     assert incidents(site)[0]["state"] == "resolved"
 
 
-@pytest.mark.xfail(strict=True, reason="design: an event naming no service is another service")
 def test_a_normal_end_naming_no_service_resolves_the_jobnets_incident(site):
     send(site, "abnormal", "/PROD/NIGHTLY", "02:10:00")
     event = jobnet_end("normal", "/PROD/NIGHTLY", NIGHT_1, "2026/11/22", "03:20:00")

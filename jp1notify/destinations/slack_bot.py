@@ -197,12 +197,16 @@ class SlackBot:
         update = self._call(http, "chat.update", self.render_update(item, thread), timeout)
         if gone := self._parent_gone(update, thread):
             return self._replace_parent(http, item, timeout, gone)
-        if update.disposition is not DELIVERED:
+        notes: tuple[str, ...] = ()
+        if update.disposition is Disposition.INVALID:
+            # Slack refuses the updated parent's content: the event's own reply still matters
+            notes = (f"the incident's Slack message was not updated: {update.reason}",)
+        elif update.disposition is not DELIVERED:
             return Sent(update)
         reply = self._call(http, "chat.postMessage", self.render_reply(item, thread), timeout)
         if gone := self._parent_gone(reply, thread):
             return self._replace_parent(http, item, timeout, gone)
-        return Sent(reply)
+        return Sent(reply, notes=notes)
 
     def _parent_gone(self, verdict: Verdict, thread: Thread) -> str | None:
         """Why the incident's parent message can carry it no more, or None: Slack says it is
