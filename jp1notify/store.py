@@ -1017,7 +1017,14 @@ class Store:
                 (before,),
             ).rowcount
             db.execute("DELETE FROM posts WHERE sent_at < ?", (before,))
-            # incidents (and their threads) unchanged for the retention period, open or not
+            # incidents (and their threads) unchanged for the retention period, open or not;
+            # rows still pointing at one forget it first: a new incident may get its id
+            for table in ("messages", "events"):
+                db.execute(
+                    f"UPDATE {table} SET incident = NULL WHERE incident IN"
+                    " (SELECT id FROM incidents WHERE updated_at < ?)",
+                    (before,),
+                )
             db.execute("DELETE FROM incidents WHERE updated_at < ?", (before,))
         return deleted
 

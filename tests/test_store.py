@@ -159,3 +159,21 @@ def test_a_connection_notices_when_its_file_was_moved_aside(tmp_path):
     assert stale.moved() and not fresh.moved()
     stale.close()
     fresh.close()
+
+
+def test_pruned_incidents_are_forgotten_by_the_messages_that_named_them(tmp_path):
+    """Incident ids may be reused once pruned: a pending message must not land in a new
+    incident's thread."""
+    from jp1notify.incidents import Facts, Step
+
+    store = Store.open(tmp_path)
+    facts = Facts(Step.PROBLEM, "AJSROOT1", "/A/NET", "@A1", "error", 100.0)
+    record = EventRecord("k1", "4104", "/A/NET", "/A/NET", "AJSROOT1", "@A1", "error", "o",
+                         "routed", None, "{}")  # fmt: skip
+    recorded = store.record(record, [NewMessage("alerts", "r", ())], 100.0, facts)
+    assert recorded.incident == 1
+    store.prune(before=200.0)  # the event stays: its message is pending
+    (pending,) = store.pending_for("alerts", 10)
+    assert pending.incident is None
+    assert store.incidents(0) == []
+    store.close()
