@@ -354,9 +354,13 @@ class Sender:
                 ready.append(Ready(p, Event.from_dict(json.loads(p.event_json)), mentions))
             except Exception as exc:  # noqa: BLE001 - a stored row this version cannot read
                 self._unrenderable(channel.name, p, exc)
-        # A message in an incident's thread goes on its own: a reply floods no channel, and a
-        # digest (top-level) would leave the incident's parent message unresolved for ever.
-        digestible = [r for r in ready if not self._in_thread(channel, r.message)]
+        # A recovery of an incident that has a parent message goes on its own (update + reply): in
+        # a digest (top-level) the parent would stay unresolved for ever. There is one per
+        # incident at most; the incident's other events may join a storm's digest (the parent is
+        # brought up to date by its next update), so that a storm never goes one a second.
+        digestible = [
+            r for r in ready if not (r.message.recovery and self._in_thread(channel, r.message))
+        ]
         if len(digestible) > SINGLES_UP_TO:
             try:
                 digest = self._digest(channel, digestible)

@@ -324,3 +324,18 @@ def test_a_parent_update_refused_for_its_content_still_lets_the_reply_out(site):
             ("sent",),
             ("sent",),
         ]
+
+
+def test_a_storm_inside_an_open_incident_is_a_digest_not_one_reply_a_second(site):
+    site.send("abnormal", "/PROD/NIGHTLY", NIGHT_1, "2026/11/22", "02:00:00")
+    site.api.script("chat.postMessage", error("service_unavailable"))
+    for i in range(8):
+        site.send("job", f"/PROD/NIGHTLY/JOB{i}", NIGHT_1, "2026/11/22", f"02:1{i}:00")
+    site.api.script("chat.postMessage", None)
+    site.command("flush")
+    parent, digest = site.api.top_level()
+    assert "8 JP1 events" in digest.payload["text"]  # one post for the 8 (5 shown per jobnet)
+    assert site.api.replies(parent.ts) == []
+    site.send("normal", "/PROD/NIGHTLY", NIGHT_1, "2026/11/22", "03:00:00")
+    assert "9 events" in text_of(parent.current)  # brought up to date by the recovery
+    assert "[RESOLVED]" in parent.current["text"]
