@@ -374,6 +374,7 @@ class _Args:
     """The parsed command line (argparse.Namespace without importing argparse)."""
 
     handler: Callable[[Any, Mapping[str, str]], int]
+    transport: Any = None
 
     def __init__(self, **values: object) -> None:
         self.__dict__.update(values)

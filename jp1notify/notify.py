@@ -538,7 +538,8 @@ def _deliver(
     from jp1notify import delivery
     from jp1notify.bounds import patient_timeout
     from jp1notify.config import read_secret
-    from jp1notify.destinations import Item, channel_for
+    from jp1notify.delivery import Verdict
+    from jp1notify.destinations import Channel, Item, channel_for
 
     results = []
     deadline = time.monotonic() + config.http.retry_budget
@@ -565,8 +566,12 @@ def _deliver(
                     f"message to {name} shortened to fit Slack: "
                     f"{', '.join(channel.render(item).truncated)}"
                 )
+
+            def once(timeout: float, c: Channel = channel, i: Item = item) -> Verdict:
+                return c.deliver(http, i, None, timeout).verdict
+
             verdict, attempts = delivery.post(
-                lambda timeout, c=channel, i=item: c.deliver(http, i, None, timeout).verdict,
+                once,
                 config.http,
                 deadline,
                 patient=patient_timeout(config, 1),

@@ -748,7 +748,10 @@ class Store:
             f" WHERE m.state = 'pending' AND m.destination = ? AND {ready} ORDER BY m.id LIMIT ?",
             (destination, *args, limit),
         )
-        return [Pending(*r[:8], r[8], bool(r[9]), r[10]) for r in rows]
+        return [
+            Pending(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bool(r[9]), r[10])
+            for r in rows
+        ]
 
     @_guarded
     def mark_sent(
