@@ -19,6 +19,9 @@ PATIENCE = 3.0
 PATIENT_FLOOR = 30.0
 DEADLINE_GRACE = 1.0  # seconds a request's worker gets beyond its deadline before it is abandoned
 STORE_WAIT = 30.0  # seconds a write waits for another process's lock on the store
+# Busy timeouts a `send` waits in all to record its event before it sends without the store
+# (notify._record_patiently); it then sends for others only for what is left (sending_left).
+RECORD_TRIES = 3
 # Margin of the sender lease beyond the step its holder is taking. It covers a wait for the
 # store's lock after a post (marking it sent): a lease that expired there would let another
 # process post the same messages again. A killed holder frees the queue this much later.
@@ -55,3 +58,11 @@ def run_bound(config: Config) -> float:
     budget = max(config.outbox.drain_seconds, config.http.retry_budget)
     bound = budget + request_deadline(config, True) + STORE_WAIT + RUN_SLACK
     return bound + (config.context.timeout_seconds + CONTEXT_GRACE if config.context else 0.0)
+
+
+def sending_left(config: Config, elapsed: float) -> float:
+    """Seconds of sending (the outbox's budget) left to a `send` that has run `elapsed` seconds,
+    so that its last request and its last wait for the store still end within run_bound; at
+    most drain_seconds. Not positive: it sends nothing (a storm's lease holder or flush will)."""
+    after = request_deadline(config, True) + STORE_WAIT + RUN_SLACK  # `elapsed` holds the rest
+    return min(config.outbox.drain_seconds, run_bound(config) - elapsed - after)

@@ -246,7 +246,7 @@ def _open_and_record(
 
     store = open_store(run, config)
     try:
-        store, recorded = recovering(run, config, store, record)
+        store, recorded = _record_patiently(run, config, store, record)
         if store.moved():  # another process moved a damaged store aside meanwhile
             store.close()
             store = open_store(run, config)
@@ -282,10 +282,37 @@ def _quiet_routes(config: Config) -> frozenset[tuple[str, str]]:
     )
 
 
+def _record_patiently(
+    run: Invocation, config: Config, store: Store, record: Callable[[Store], T]
+) -> tuple[Store, T]:
+    """Record, waiting for the store's lock up to RECORD_TRIES busy timeouts. In a storm of
+    hundreds of processes on a slow host one of them can wait longer than one busy timeout
+    (SQLite's waiting is not first come, first served: seen with 500 events on 2 busy cores), and
+    sending without the store then competes with the sender for Slack's rate and may lose the
+    event. Recording is worth the wait; such a process then sends only for what is left of its
+    run bound (bounds.sending_left), so run_bound holds."""
+    from jp1notify.bounds import RECORD_TRIES
+    from jp1notify.errors import StoreProblem
+
+    for attempt in range(1, RECORD_TRIES + 1):
+        try:
+            return recovering(run, config, store, record)
+        except StoreError as exc:
+            if exc.problem is not StoreProblem.LOCKED or attempt == RECORD_TRIES:
+                raise
+            run.log_line("store", outcome="busy", attempt=attempt)
+    raise AssertionError("unreachable")
+
+
 def _drain_and_look(
     run: Invocation, store: Store, config: Config, environ: Mapping[str, str], key: str
 ) -> tuple[DrainReport | None, list[MessageState]]:
-    report = drain(run, store, config, environ) if store.has_pending() else None
+    from jp1notify.bounds import sending_left
+
+    # A process that waited long to record (a storm) sends only for what is left of its run bound.
+    budget = sending_left(config, time.monotonic() - run.started)
+    pending = budget > 0 and store.has_pending()
+    report = drain(run, store, config, environ, budget=budget) if pending else None
     return report, store.event_messages(key)[1]
 
 
@@ -421,13 +448,18 @@ def recover(
 
 
 def drain(
-    run: Invocation, store: Store, config: Config, environ: Mapping[str, str], eager: bool = False
+    run: Invocation,
+    store: Store,
+    config: Config,
+    environ: Mapping[str, str],
+    eager: bool = False,
+    budget: float | None = None,
 ) -> DrainReport:
     """Send what the store holds if this process gets the lease; say what went wrong."""
     from jp1notify.outbox import Sender
 
     report = Sender(
-        store, config, environ, run.secrets, eager=eager, transport=run.transport
+        store, config, environ, run.secrets, eager=eager, transport=run.transport, budget=budget
     ).drain()
     for dead in report.dead:
         run.say(

@@ -136,6 +136,7 @@ class Sender:
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
         eager: bool = False,
+        budget: float | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -148,6 +149,7 @@ class Sender:
         self.sleep = sleep
         self.rand = rand
         self.eager = eager  # an operator's flush: do not wait out the error backoff
+        self.budget = budget  # seconds of sending left to this process (None: drain_seconds)
         self.limits = Limits.of(config)
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
         self.posts = self.sent = 0
@@ -167,7 +169,10 @@ class Sender:
         clients = delivery.Clients(self.config.http, self.transport)
         stopped = Stop.ERROR
         try:
-            stopped = self._loop(clients, self.monotonic() + self.config.outbox.drain_seconds)
+            budget = self.config.outbox.drain_seconds
+            if self.budget is not None:
+                budget = min(budget, self.budget)
+            stopped = self._loop(clients, self.monotonic() + budget)
         except LostLease:
             stopped = Stop.LOST_LEASE
         finally:

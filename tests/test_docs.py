@@ -58,3 +58,17 @@ def test_the_guide_holds_setup_reference_and_troubleshooting_in_both_languages()
 def test_the_documented_run_bound_is_the_enforced_one():
     bound = run_bound(make_config(MINIMAL))
     assert f"**{bound:g} s**" in ENGLISH and f"**{bound:g} 秒**" in JAPANESE
+
+
+def test_a_send_that_waited_long_for_the_store_sends_only_within_its_run_bound():
+    from jp1notify.bounds import RECORD_TRIES, STORE_WAIT, run_bound, sending_left
+
+    from conftest import MINIMAL, make_config
+
+    config = make_config(MINIMAL)
+    assert sending_left(config, 0.0) == config.outbox.drain_seconds
+    assert sending_left(config, 35.0) == 25.0  # 166 - 35 - (61 + 30 + 15)
+    assert sending_left(config, RECORD_TRIES * STORE_WAIT) <= 0  # after the longest record wait
+    for elapsed in (0.0, 10.0, 35.0, 59.0):
+        left = sending_left(config, elapsed)
+        assert elapsed + left + 61 + STORE_WAIT + 15 <= run_bound(config)
