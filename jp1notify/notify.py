@@ -145,6 +145,13 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
             run, config, store, lambda s: _drain_and_look(run, s, config, environ, recorded.key)
         )
     except StoreError as exc:
+        if exc.problem is StoreProblem.LOCKED:  # a storm: the event is safe in the queue
+            run.say(
+                f"event {describe(event)} recorded and queued; the store is too busy to send now "
+                "(many events at once): the process sending for all of them, or the next "
+                "`jp1notify flush`, sends it"
+            )
+            return Outcome(Ending.QUEUED, None, details)
         run.say(f"the event is recorded, but the store failed while sending: {exc}")
         return Outcome(store_ending(exc), None, details)
     finally:
@@ -292,7 +299,6 @@ def _record_patiently(
     event. Recording is worth the wait; such a process then sends only for what is left of its
     run bound (bounds.sending_left), so run_bound holds."""
     from jp1notify.bounds import RECORD_TRIES
-    from jp1notify.errors import StoreProblem
 
     for attempt in range(1, RECORD_TRIES + 1):
         try:
