@@ -1137,10 +1137,15 @@ def _place(db: sqlite3.Connection, event_row: int, facts: Facts, now: float) -> 
     # An event that names no scheduler service (some messages omit it, docs/jp1.md) may be
     # about any service's jobnet of that path; one that names it matches that service's, and
     # those opened by events that named none.
+    # Only candidates are read (in a storm hundreds of incidents are open, and this runs under the
+    # write lock): the same path, one containing the other, or the same execution ID; the exact
+    # rules are incidents.joins/resolves, applied to them below.
     open_ones = db.execute(
         "SELECT id, jobnet, exec_id, level FROM incidents WHERE state = 'open'"
-        " AND (service = ? OR service = '' OR ? = '') ORDER BY id",
-        (facts.service, facts.service),
+        " AND (service = :s OR service = '' OR :s = '')"
+        " AND (jobnet = :j OR substr(:j, 1, length(jobnet) + 1) = jobnet || '/'"
+        " OR substr(jobnet, 1, length(:j) + 1) = :j || '/' OR exec_id = :e) ORDER BY id",
+        {"s": facts.service, "j": facts.jobnet, "e": facts.exec_id},
     ).fetchall()
     if facts.step is Step.RESOLVE:
         resolved = tuple(i for i, jobnet, _, _ in open_ones if resolves(facts.jobnet, jobnet))
