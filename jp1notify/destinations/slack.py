@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jp1notify.delivery import (
     DELIVERED,
@@ -21,6 +21,11 @@ from jp1notify.delivery import (
     redirect_reason,
     retry_after,
 )
+
+if TYPE_CHECKING:
+    from jp1notify.config import Config
+    from jp1notify.destinations import Item
+    from jp1notify.message import Rendered
 
 # https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks: about one message
 # per second per webhook; chat.postMessage "generally allows posting one message per second per
@@ -104,4 +109,22 @@ def judge_slack(
         return Verdict(RETRY, f"{what}; check http.proxy and the network")
     return Verdict(
         Disposition.REFUSED, f"{what}; a proxy or filter may be blocking it: check http.proxy"
+    )
+
+
+def render_item(item: Item, config: Config, mentions: tuple[str, ...] | None = None) -> Rendered:
+    """An item's Slack message, for both Slack kinds: the short recovery message of an incident,
+    or the event's message with `mentions` (default: the route's; a thread reply passes ())."""
+    from jp1notify.message import render, render_recovery
+
+    if item.recovery and item.incident is not None:
+        return render_recovery(item.event, item.incident, item.language, config)
+    return render(
+        item.event,
+        item.classification,
+        item.route,
+        item.mentions if mentions is None else mentions,
+        item.language,
+        config,
+        item.context,
     )

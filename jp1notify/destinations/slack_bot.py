@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from jp1notify.delivery import DELIVERED, Disposition, Verdict
 from jp1notify.destinations import Item, Sent, Thread
-from jp1notify.destinations.slack import answer, judge_slack
+from jp1notify.destinations.slack import answer, judge_slack, render_item
 
 if TYPE_CHECKING:
     from jp1notify.config import Config, Destination
@@ -128,39 +128,14 @@ class SlackBot:
 
     def render(self, item: Item) -> Rendered:
         """The top-level message of an item (what the dry run shows)."""
-        from jp1notify.message import Rendered, render, render_recovery
+        from jp1notify.message import Rendered
 
-        if item.recovery and item.incident is not None:
-            made = render_recovery(item.event, item.incident, item.language, self.config)
-        else:
-            made = render(
-                item.event,
-                item.classification,
-                item.route,
-                item.mentions,
-                item.language,
-                self.config,
-                item.context,
-            )
+        made = render_item(item, self.config)
         return Rendered(self._message(made.payload), made.truncated)
 
     def render_reply(self, item: Item, thread: Thread) -> dict[str, Any]:
         """A reply in the incident's thread: no mention, not broadcast."""
-        from jp1notify.message import render, render_recovery
-
-        if item.recovery and item.incident is not None:
-            made = render_recovery(item.event, item.incident, item.language, self.config)
-        else:
-            made = render(
-                item.event,
-                item.classification,
-                item.route,
-                (),
-                item.language,
-                self.config,
-                item.context,
-            )
-        payload = self._message(made.payload, thread.channel)
+        payload = self._message(render_item(item, self.config, ()).payload, thread.channel)
         payload.update(thread_ts=thread.ts, reply_broadcast=False)
         return payload
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from jp1notify.delivery import Verdict
 from jp1notify.destinations import Item, Sent, Thread
-from jp1notify.destinations.slack import judge_slack
+from jp1notify.destinations.slack import judge_slack, render_item
 
 if TYPE_CHECKING:
     from jp1notify.config import Config, Destination
@@ -63,19 +63,7 @@ class SlackWebhook:
         self.url = url
 
     def render(self, item: Item) -> Rendered:
-        from jp1notify.message import render, render_recovery
-
-        if item.recovery and item.incident is not None:
-            return render_recovery(item.event, item.incident, item.language, self.config)
-        return render(
-            item.event,
-            item.classification,
-            item.route,
-            item.mentions,
-            item.language,
-            self.config,
-            item.context,
-        )
+        return render_item(item, self.config)
 
     def render_digest(self, items: list[DigestItem], language: str) -> Digest:
         from jp1notify.message import render_digest
