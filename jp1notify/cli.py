@@ -324,24 +324,27 @@ def cmd_retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def cmd_history(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from jp1notify.history import show_history
-    from jp1notify.notify import store_ending
 
-    config = load_config(find_config(args.config, environ))
-    try:
-        return show_history(config, args)
-    except StoreError as exc:
-        print(f"jp1notify: {exc}", file=sys.stderr)
-        return _EXIT_CODES[store_ending(exc)]
+    return _show(args, environ, show_history)
 
 
 def cmd_incidents(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from jp1notify.history import show_incidents
+
+    return _show(args, environ, show_incidents)
+
+
+def _show(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    show: Callable[[Config, argparse.Namespace], int],
+) -> int:
+    """A listing of the store (history, incidents): its exit code, or the store's problem's."""
     from jp1notify.notify import store_ending
-    from jp1notify.store import StoreError
 
     config = load_config(find_config(args.config, environ))
     try:
-        return show_incidents(config, args)
+        return show(config, args)
     except StoreError as exc:
         print(f"jp1notify: {exc}", file=sys.stderr)
         return _EXIT_CODES[store_ending(exc)]

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import httpx
 
     from jp1notify.delivery import Result
+    from jp1notify.destinations import Item
     from jp1notify.outbox import DrainReport
     from jp1notify.store import MessageState, Recorded, Store
 
@@ -544,22 +545,30 @@ def plan(
 ) -> list[Plan]:
     """Each delivery's message as its destination's kind renders it (without incident: the
     store places the event in one; the dry run and a direct send show the plain message)."""
-    from jp1notify.destinations import Item, renderer_for
+    from jp1notify.destinations import renderer_for
 
     plans = []
     for delivery in decision.deliveries:
         destination = config.destinations[delivery.destination]
-        item = Item(
-            0,
-            event,
-            classification,
-            delivery.route.name,
-            delivery.route.mentions,
-            destination.language or config.language,
-            context=context,
-        )
+        item = _item(config, event, classification, delivery, context)
         plans.append(Plan(delivery, renderer_for(destination, config).render(item)))
     return plans
+
+
+def _item(
+    config: Config,
+    event: Event,
+    classification: Classification,
+    delivery: Delivery,
+    context: str | None,
+) -> Item:
+    """A delivery's message as the kinds take it, outside the outbox (no incident, no id)."""
+    from jp1notify.destinations import Item
+
+    destination = config.destinations[delivery.destination]
+    language = destination.language or config.language
+    route = delivery.route
+    return Item(0, event, classification, route.name, route.mentions, language, context=context)
 
 
 def _deliver(
@@ -577,7 +586,7 @@ def _deliver(
     from jp1notify.bounds import patient_timeout
     from jp1notify.config import read_secret
     from jp1notify.delivery import Verdict
-    from jp1notify.destinations import Channel, Item, channel_for
+    from jp1notify.destinations import Channel, channel_for
 
     results = []
     deadline = time.monotonic() + config.http.retry_budget
@@ -595,15 +604,10 @@ def _deliver(
                 )
                 continue
             channel = channel_for(destination, config, secret)
-            language = destination.language or config.language
-            item = Item(
-                0, event, classification, d.route.name, d.route.mentions, language, context=context
-            )
-            if channel.render(item).truncated:
-                run.say(
-                    f"message to {name} shortened to fit Slack: "
-                    f"{', '.join(channel.render(item).truncated)}"
-                )
+            item = _item(config, event, classification, d, context)
+            cut = channel.render(item).truncated
+            if cut:
+                run.say(f"message to {name} shortened to fit Slack: {', '.join(cut)}")
 
             def once(timeout: float, c: Channel = channel, i: Item = item) -> Verdict:
                 return c.deliver(http, i, None, timeout).verdict
