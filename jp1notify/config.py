@@ -41,7 +41,7 @@ from jp1notify.text import cut, default_name, entry_label, shown
 
 CONFIG_ENV = "JP1NOTIFY_CONFIG"
 DEFAULT_CONFIG = Path("config") / "jp1notify.toml"
-CACHE_FORMAT = 3  # bump when the cached data changes shape: an older cache is then a miss
+CACHE_FORMAT = 4  # bump when the cached data changes shape: an older cache is then a miss
 IN_CONFIG_FILE = "(in the config file)"  # what the cache holds instead of a secret
 
 
@@ -128,6 +128,42 @@ class ContextSettings(NamedTuple):
     max_chars: int
 
 
+class Expectation(NamedTuple):
+    """[[expect]]: matching jobnets must end normally by `by` on `days` (watch.py)."""
+
+    name: str
+    units: tuple[UnitPattern, ...]  # a literal path is expected; a pattern, each jobnet seen
+    exclude_units: tuple[UnitPattern, ...]
+    services: frozenset[str] | None
+    by: tuple[int, int]  # (hour, minute), local time in [message].timezone
+    days: frozenset[int]  # weekdays, Monday 0 .. Sunday 6
+    destinations: tuple[str, ...]
+    mentions: tuple[str, ...]  # Slack mention markup, as routes hold them
+    level: str  # the missed-run alert's level: error or warning
+
+
+class HeartbeatSettings(NamedTuple):
+    """[heartbeat]: ping `source`'s URL at most once per interval (heartbeat.py)."""
+
+    source: WebhookSource  # key "url": read with read_heartbeat_url, a secret like a webhook
+    interval_seconds: float
+    timeout_seconds: float
+
+
+class DurationSettings(NamedTuple):
+    """[durations]: a run is slow when it took at least `slow_factor` times the median of the
+    last `runs` normal runs (with `min_runs` known), and `min_extra_seconds` more (runs.py)."""
+
+    runs: int = 10
+    min_runs: int = 3
+    slow_factor: float = 3.0
+    min_extra_seconds: float = 30.0
+    slow_level: str = "warning"
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 class Config(NamedTuple):
     """A validated config. Paths are absolute; `timezone` None means the machine's local zone."""
 
@@ -151,6 +187,9 @@ class Config(NamedTuple):
     log_retention_days: int
     runbooks: tuple[Runbook, ...] = ()
     context: ContextSettings | None = None
+    expectations: tuple[Expectation, ...] = ()
+    heartbeat: HeartbeatSettings | None = None
+    durations: DurationSettings = DurationSettings()
 
 
 def app_dir() -> Path:
@@ -288,6 +327,8 @@ def _without_secrets(validated: dict[str, Any]) -> dict[str, Any]:
         for key in ("webhook_url", "token"):
             if destination.get(key):
                 destination[key] = IN_CONFIG_FILE
+    if (data.get("heartbeat") or {}).get("url"):
+        data["heartbeat"]["url"] = IN_CONFIG_FILE
     http = data.get("http", {})
     if "@" in (http.get("proxy") or ""):
         http["proxy"] = IN_CONFIG_FILE
@@ -524,7 +565,41 @@ class _Builder:
             log_retention_days=log["retention_days"],
             runbooks=tuple(self._runbook(i, r) for i, r in enumerate(m["runbooks"])),
             context=self._context(m["context"]),
+            expectations=tuple(self._expect(i, e) for i, e in enumerate(m.get("expect", []))),
+            heartbeat=self._heartbeat(m.get("heartbeat")),
+            durations=DurationSettings(**m["durations"])
+            if m.get("durations")
+            else DurationSettings(),
         )
+
+    def _expect(self, i: int, e: dict[str, Any]) -> Expectation:
+        key = entry_label("expect", i, e["name"])
+        hour, _, minute = e["by"].partition(":")
+        days = e["days"]
+        weekdays = range(7) if "daily" in days else (WEEKDAYS.index(d) for d in days)
+        mentions = (self._mention(f"{key} mention", x) for x in e["mention"])
+        return Expectation(
+            name=e["name"],
+            units=self._patterns(f"{key} units", e["units"]),
+            exclude_units=self._patterns(f"{key} exclude_units", e["exclude_units"]),
+            services=frozenset(e["services"]) if e.get("services") is not None else None,
+            by=(int(hour), int(minute)),
+            days=frozenset(weekdays),
+            destinations=tuple(e["destination"]),
+            mentions=tuple(filter(None, mentions)),
+            level=e["level"],
+        )
+
+    def _heartbeat(self, h: dict[str, Any] | None) -> HeartbeatSettings | None:
+        if h is None:
+            return None
+        if h.get("url_env"):
+            source = WebhookSource("env", h["url_env"], "url")
+        elif h.get("url_file"):
+            source = WebhookSource("file", str(resolve_path(self.base, h["url_file"])), "url")
+        else:
+            source = WebhookSource("url", "heartbeat.url", "url")
+        return HeartbeatSettings(source, h["interval_minutes"] * 60, h["timeout_seconds"])
 
     def _runbook(self, i: int, r: dict[str, Any]) -> Runbook:
         from jp1notify.guidance import template_problem

@@ -242,6 +242,58 @@ class DestinationModel(_Model):
         return self
 
 
+_CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+Day = Literal["daily", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _clock(value: str) -> str:
+    if not _CLOCK.fullmatch(value):
+        raise ValueError('must be a time of day as HH:MM, like "06:00" (00:00 to 23:59)')
+    return value
+
+
+class ExpectModel(_Model):
+    """[[expect]]: jobnets that must end normally by a time of day (watch.py)."""
+
+    name: NameStr = Field(min_length=1)
+    units: StrList = Field(min_length=1)
+    exclude_units: StrList = []
+    services: StrList | None = None
+    by: Annotated[str, AfterValidator(_clock)]
+    days: Annotated[list[Day], BeforeValidator(_as_list)] = Field(["daily"], min_length=1)
+    destination: StrList = Field(min_length=1)
+    mention: StrList = []
+    level: ContextLevel = "error"
+
+
+class HeartbeatModel(_Model):
+    """[heartbeat]: a URL pinged at most once per interval (a dead-man's switch, heartbeat.py)."""
+
+    url: str | None = None
+    url_env: VariableStr | None = None
+    url_file: WebhookFileStr | None = None
+    interval_minutes: float = Field(5.0, ge=1, le=1440)
+    timeout_seconds: float = Field(3.0, gt=0, le=10)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HeartbeatModel:
+        given = [k for k in ("url", "url_env", "url_file") if getattr(self, k)]
+        if len(given) != 1:
+            found = f" (found {', '.join(given)})" if given else ""
+            raise ValueError(f"exactly one of url, url_env, url_file must be set{found}")
+        return self
+
+
+class DurationsModel(_Model):
+    """[durations]: how a jobnet's run time is compared with its usual one (runs.py)."""
+
+    runs: int = Field(10, ge=1, le=100)  # the usual run time: median of the last N normal runs
+    min_runs: int = Field(3, ge=1, le=100)  # fewer normal runs known: no comparison
+    slow_factor: float = Field(3.0, gt=1, le=100)  # slower than this times the usual: slow
+    min_extra_seconds: float = Field(30.0, ge=0, le=86400)  # and at least this much longer
+    slow_level: Level = "warning"  # a slow run's level is raised to this (routes can pick it)
+
+
 class MessageModel(_Model):
     language: Language = "en"
     timezone: str | None = None
@@ -285,6 +337,9 @@ class ConfigModel(_Model):
     routes: list[RouteModel] = Field(min_length=1)
     runbooks: list[RunbookModel] = []
     context: ContextModel | None = None
+    expect: list[ExpectModel] = []
+    heartbeat: HeartbeatModel | None = None
+    durations: DurationsModel = DurationsModel()
 
 
 def validate(path: Path, data: bytes) -> tuple[dict[str, Any], list[str]]:
@@ -326,11 +381,18 @@ def reference_problems(raw: dict[str, Any]) -> list[str]:
         for i, name in enumerate(scope_names)
         if isinstance(name, str) and name in scope_names[:i]
     ]
-    for section in ("ignore", "routes", "runbooks"):
+    expect_names = [e.get("name") for e in _tables(raw, "expect")]
+    problems += [
+        f"{entry_label('expect', i, name)} name: {shown(name)} is used twice; each expectation "
+        "needs its own name (it keys the missed-run alerts)"
+        for i, name in enumerate(expect_names)
+        if isinstance(name, str) and name in expect_names[:i]
+    ]
+    for section in ("ignore", "routes", "runbooks", "expect"):
         for i, table in enumerate(_tables(raw, section)):
             key = entry_label(section, i, table.get("name"))
             problems += _unknown(f"{key} scopes", "scope", table.get("scopes"), known_scopes)
-            if section == "routes":
+            if section in ("routes", "expect"):
                 problems += _unknown(
                     f"{key} destination",
                     "destination",
@@ -396,7 +458,7 @@ def syntax_error(message: str, text: str) -> str:
 
 # -- pydantic errors in the operator's words --------------------------------------------------
 
-_LIST_SECTIONS = ("routes", "ignore", "scopes", "runbooks")
+_LIST_SECTIONS = ("routes", "ignore", "scopes", "runbooks", "expect")
 
 
 def describe_error(error: Any, raw: dict[str, Any]) -> str:

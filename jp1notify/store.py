@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from jp1notify.incidents import Facts, Incident
     from jp1notify.routing import Decision
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_NAME = "jp1notify.db"
 BUSY_TIMEOUT = (
     STORE_WAIT  # seconds a writer waits for the lock; 500 processes at once stay far below
@@ -65,9 +65,13 @@ CREATE TABLE IF NOT EXISTS events (
     rule TEXT,                      -- the ignore rule, if ignored
     event_json TEXT NOT NULL,
     context TEXT,                   -- the context command's result, guidance.ContextResult (v3)
-    incident INTEGER                -- the incident it opened, joined or resolved (v3)
+    incident INTEGER,               -- the incident it opened, joined or resolved (v3)
+    service TEXT,                   -- the scheduler service the event named (v4)
+    at REAL,                        -- the event's own time (EVDATE/EVTIME), else received_at (v4)
+    duration REAL                   -- a jobnet's end: seconds since its run's start event (v4)
 );
 CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
+CREATE INDEX IF NOT EXISTS events_jobnet ON events(jobnet, event_id);
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY,
     event_row INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
@@ -161,6 +165,11 @@ _MIGRATIONS = {
         ("messages", "incident", "INTEGER"),
         ("messages", "recovery", "INTEGER NOT NULL DEFAULT 0"),
         ("events", "context", "TEXT"),
+    ),
+    3: (
+        ("events", "service", "TEXT"),
+        ("events", "at", "REAL"),
+        ("events", "duration", "REAL"),
     ),
 }
 # After the columns, the whole _SCHEMA runs again: every statement in it is idempotent (IF NOT
@@ -286,6 +295,7 @@ class EventRecord(NamedTuple):
     outcome: str
     rule: str | None
     event_json: str
+    at: float | None = None  # the event's own time (EVDATE/EVTIME); None: when received
 
 
 class Recorded(NamedTuple):
@@ -295,6 +305,7 @@ class Recorded(NamedTuple):
     key: str = ""  # the event's key in the store (event_key), to find it again
     incident: int | None = None  # the incident it opened or joined
     resolved: tuple[int, ...] = ()  # the incidents it resolved
+    duration: float | None = None  # a jobnet's end: how long its run took (runs.py)
 
 
 class Placement(NamedTuple):
@@ -487,7 +498,8 @@ class Store:
         with self.write() as db:
             row = db.execute(
                 "INSERT INTO events(dedup_key, received_at, event_id, unit, jobnet, exec_id, level,"
-                " scope, outcome, rule, event_json) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " scope, outcome, rule, event_json, service, at, duration)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(dedup_key) DO NOTHING RETURNING id",
                 (
                     event.dedup_key,
@@ -501,6 +513,9 @@ class Store:
                     event.outcome,
                     event.rule,
                     event.event_json,
+                    event.service,
+                    event.at if event.at is not None else now,
+                    duration := _duration(db, event, now),
                 ),
             ).fetchone()
             if row is None:
@@ -540,7 +555,9 @@ class Store:
                     " last_event_at=excluded.last_event_at",
                     (event.jobnet, event.service, event.event_id, event.level, event.exec_id, now),
                 )
-        return Recorded(event_row, False, ids, event.dedup_key, placed.incident, placed.resolved)
+        return Recorded(
+            event_row, False, ids, event.dedup_key, placed.incident, placed.resolved, duration
+        )
 
     # -- incidents ---------------------------------------------------------------------------
 
@@ -1210,6 +1227,36 @@ def _with_recoveries(
     return [*recoveries, *((m, i) for m, i in outgoing if m.destination not in covered)]
 
 
+def _duration(db: sqlite3.Connection, event: EventRecord, now: float) -> float | None:
+    """A jobnet's end event: seconds since the start event of the same run (same jobnet and
+    execution ID), if that start was recorded; else None (runs.py says which events count)."""
+    from jp1notify.runs import END_EVENTS
+
+    if event.event_id not in END_EVENTS or not event.jobnet or not event.exec_id:
+        return None
+    started = started_at(db, event.jobnet, event.service, event.exec_id)
+    if started is None:
+        return None
+    ended = event.at if event.at is not None else now
+    return max(0.0, ended - started)
+
+
+def started_at(
+    db: sqlite3.Connection, jobnet: str, service: str | None, exec_id: str
+) -> float | None:
+    """When the run `exec_id` of `jobnet` started (its latest start event's own time), or None.
+    An event that named no scheduler service matches any service's, as for incidents."""
+    from jp1notify.runs import START_EVENT
+
+    row = db.execute(
+        "SELECT COALESCE(at, received_at) FROM events WHERE jobnet = ? AND event_id = ?"
+        " AND exec_id = ? AND (service IS NULL OR ? IS NULL OR service = ?)"
+        " ORDER BY id DESC LIMIT 1",
+        (jobnet, START_EVENT, exec_id, service, service),
+    ).fetchone()
+    return row[0] if row else None
+
+
 def record_event(
     store: Store,
     event: Event,
@@ -1245,6 +1292,7 @@ def record_event(
         outcome=outcome,
         rule=decision.ignored_by,
         event_json=json.dumps(event.to_dict(), ensure_ascii=False),
+        at=at,
     )
     messages = [
         NewMessage(d.destination, d.route.name, d.route.mentions) for d in decision.deliveries
