@@ -93,6 +93,18 @@ CATALOG: dict[str, EventKind] = {
     ),
 }
 
+# Not a JP1 event: jp1notify's own alert that an expected jobnet did not end normally by its
+# deadline (`jp1notify watch`, watch.py). Not hex, so no EVID ever parses to it.
+MISSED_EVENT = "MISSED"
+OWN_EVENTS: dict[str, EventKind] = {
+    MISSED_EVENT: EventKind(
+        "",
+        "error",
+        "Expected run missing (no normal end by the deadline)",
+        "実行予定の未完了（期限までに正常終了なし）",
+    )
+}
+
 # Events about a job (the unit is /.../jobnet/job); digests group them under their jobnet.
 JOB_EVENTS = frozenset({"4105", "4106", "4107", "4109", "410A", "4121", "4125", "4127", "414C"})
 

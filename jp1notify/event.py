@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from jp1notify.catalog import CATALOG, JOB_EVENTS, EventKind
+from jp1notify.catalog import CATALOG, JOB_EVENTS, OWN_EVENTS, EventKind
 from jp1notify.errors import EventError
 
 # The variables jp1notify reads by name; EVENV1-9 and EV:<attribute> are collected as well.
@@ -140,7 +140,7 @@ class Event(NamedTuple):
     @property
     def kind(self) -> EventKind | None:
         """The catalogue entry of this event ID, if jp1notify knows it."""
-        return CATALOG.get(self.event_id or "")
+        return CATALOG.get(self.event_id or "") or OWN_EVENTS.get(self.event_id or "")
 
     @property
     def jobnet(self) -> str | None:
