@@ -254,6 +254,7 @@ _EXIT_CODES = {
     Ending.FLUSHED: EXIT_OK,
     Ending.BUSY: EXIT_OK,
     Ending.REQUEUED: EXIT_OK,
+    Ending.WATCHED: EXIT_OK,
     Ending.DEAD: EXIT_UNDELIVERABLE,
     Ending.LOST: EXIT_LOST,
     Ending.STORE_ERROR: EXIT_LOST,
@@ -290,6 +291,31 @@ def cmd_flush(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     run.log_line(
         "flush", outcome=outcome.name, exit=code, elapsed_ms=run.elapsed_ms(), **outcome.details
     )
+    return code
+
+
+def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Check the [[expect]] entries: alert missed runs; send what is queued (schedule it outside
+    JP1, every 5 minutes)."""
+    import time
+
+    from jp1notify.watch import parse_now, watch
+
+    config = load_config(find_config(args.config, environ))
+    try:
+        now = parse_now(args.now, config.timezone) if args.now else time.time()
+    except HistoryError as exc:
+        print(f"jp1notify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.dry_run:
+        _start_watchdog(config, "watch")
+    run = Invocation(config, getattr(args, "transport", None))
+    outcome = watch(run, config, environ, now, args.dry_run)
+    code = exit_code(outcome)
+    if not args.dry_run:
+        run.log_line(
+            "watch", outcome=outcome.name, exit=code, elapsed_ms=run.elapsed_ms(), **outcome.details
+        )
     return code
 
 
@@ -421,6 +447,19 @@ def _parser() -> argparse.ArgumentParser:
     flush = commands.add_parser("flush", help="send what is queued (schedule it in JP1)")
     _add_config_option(flush)
     flush.set_defaults(handler=cmd_flush)
+    watch = commands.add_parser(
+        "watch",
+        help="alert expected runs that did not end normally by their deadline ([[expect]]); "
+        "schedule it every 5 minutes outside JP1",
+    )
+    _add_config_option(watch)
+    watch.add_argument(
+        "--now", metavar="ISO-TIME", help="check as if at this time: 2026-11-24T07:00 (tests)"
+    )
+    watch.add_argument(
+        "--dry-run", action="store_true", help="print what would be alerted as JSON; record nothing"
+    )
+    watch.set_defaults(handler=cmd_watch)
     history = commands.add_parser("history", help="list recent events and their delivery state")
     _add_config_option(history)
     history.add_argument(

@@ -57,6 +57,7 @@ class Ending(StrEnum):
     BUSY = "busy"  # flush: another process is sending
     REQUEUED = "requeued"
     USAGE = "usage"  # the command named something that is not there
+    WATCHED = "watched"  # watch: expectations checked (missed runs alerted), the queue sent
 
 
 class Problem(StrEnum):

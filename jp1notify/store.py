@@ -1079,6 +1079,63 @@ class Store:
         self.check()
         return self.prune(now - retention_days * 86400)
 
+    # -- expected runs (watch.py) ------------------------------------------------------------
+
+    @_guarded
+    def jobnets_seen(self, since: float) -> list[str]:
+        """Jobnets with an event received since `since`."""
+        rows = self.db.execute(
+            "SELECT DISTINCT jobnet FROM events WHERE received_at >= ? AND jobnet IS NOT NULL"
+            " ORDER BY jobnet",
+            (since,),
+        )
+        return [r[0] for r in rows]
+
+    @_guarded
+    def normal_end(
+        self, jobnet: str, services: frozenset[str] | None, after: float, until: float
+    ) -> float | None:
+        """The earliest own time in (after, until] of a normal end (4103) of `jobnet` or of a
+        jobnet containing it, in one of `services` (None: any; an event that named no service
+        counts for every service), or None."""
+        from jp1notify.runs import NORMAL_END
+
+        parts = jobnet.split("/")
+        paths = ["/".join(parts[:i]) for i in range(2, len(parts) + 1)] or [jobnet]
+        where = ""
+        args: list[Any] = [NORMAL_END, *paths, after, until]
+        if services is not None:
+            where = f" AND (service IS NULL OR service IN ({','.join('?' * len(services))}))"
+            args += sorted(services)
+        row = self.db.execute(
+            "SELECT MIN(COALESCE(at, received_at)) FROM events WHERE event_id = ?"
+            f" AND jobnet IN ({','.join('?' * len(paths))})"
+            " AND COALESCE(at, received_at) > ? AND COALESCE(at, received_at) <= ?" + where,
+            args,
+        ).fetchone()
+        return row[0] if row else None
+
+    @_guarded
+    def has_event(self, dedup_key: str) -> bool:
+        return (
+            self.db.execute("SELECT 1 FROM events WHERE dedup_key = ?", (dedup_key,)).fetchone()
+            is not None
+        )
+
+    @_guarded
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    @_guarded
+    def set_meta(self, key: str, value: str) -> None:
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
     # -- a damaged store ---------------------------------------------------------------------
 
     @_guarded

@@ -69,7 +69,7 @@ def _rules(config: Config, destinations: list[str]) -> list[str]:
             f"  {number}. {cut(r.name)}: {describe_matcher(r.matcher)} -> "
             f"{', '.join(map(cut, r.destinations))}{mention}{flow}"
         )
-    return lines + _guidance(config)
+    return lines + _guidance(config) + _expectations(config)
 
 
 def _guidance(config: Config) -> list[str]:
@@ -193,11 +193,14 @@ def _store(config: Config) -> tuple[list[str], list[str], list[str]]:
     from jp1notify.store import DB_NAME, Problem, State, Store
 
     if not os.path.exists(config.outbox.data_dir / DB_NAME):  # False too for an unusable path
-        return ["Queue: empty (no store yet)"], [], []
+        return ["Queue: empty (no store yet)"], [], _watch_warnings(config, None)
     try:
         store = Store.open(config.outbox.data_dir)
         try:
             counts, due = store.counts(), store.due(0.0, 0.0)
+            from jp1notify.watch import watched_at
+
+            watched = watched_at(store)
         finally:
             store.close()
     except StoreError as exc:
@@ -221,7 +224,49 @@ def _store(config: Config) -> tuple[list[str], list[str], list[str]]:
             f"{counts[State.DEAD]} dead messages were never delivered: `jp1notify history --state "
             "dead` shows why; once fixed, `jp1notify retry --all` sends them"
         )
-    return [queue], [], warnings
+    lines = [queue]
+    if config.expectations and watched is not None:
+        lines.append(f"Watch: last ran {_when(watched)}")
+    return lines, [], warnings + _watch_warnings(config, watched)
+
+
+def _when(epoch: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(epoch))
+
+
+def _watch_warnings(config: Config, watched: float | None) -> list[str]:
+    if not config.expectations or watched is not None:
+        return []
+    return [
+        "[[expect]] entries are configured but `jp1notify watch` has never run with this store: "
+        'schedule it every 5 minutes outside JP1 (docs/operators.md, "Expected runs"), or '
+        "missed runs are never noticed"
+    ]
+
+
+def _expectations(config: Config) -> list[str]:
+    """The [[expect]] entries, as `watch` checks them."""
+    from jp1notify.config import WEEKDAYS
+
+    if not config.expectations:
+        return ["Expected runs (`jp1notify watch`): none"]
+    zone = config.timezone_name or "this machine's local zone"
+    lines = [f"Expected runs (`jp1notify watch`; times in {zone}):"]
+    for e in config.expectations:
+        units = ", ".join(cut(p.glob, 80) for p in e.units)
+        days = "daily" if len(e.days) == 7 else ",".join(WEEKDAYS[d] for d in sorted(e.days))
+        hour, minute = e.by
+        mention = f", mention {' '.join(map(describe_mention, e.mentions))}" if e.mentions else ""
+        excluded = (
+            f" except {', '.join(p.glob for p in e.exclude_units)}" if e.exclude_units else ""
+        )
+        lines.append(
+            f"  {cut(e.name)}: {units}{excluded} by {hour:02d}:{minute:02d} {days} -> "
+            f"{', '.join(map(cut, e.destinations))} ({e.level}{mention})"
+        )
+    return lines
 
 
 def _folder_errors(config: Config) -> list[str]:
