@@ -648,27 +648,30 @@ def _h(text: object) -> str:
 
 
 def _day_chart(figures: Figures) -> str:
-    """Vertical bars: failures (red) and missed runs (amber) per local date."""
+    """Vertical bars per local date: failures (red) with the missed runs (amber) on top, the
+    count above them, the date below; the full figures in the tooltip."""
     days = figures.days
     top = max([d.failures + d.missed for d in days] + [1])
-    step, height = 44, 160
+    step, height, base = 44, 160, 180  # base: the bars' baseline, room above for the counts
     width = 40 + step * len(days)
     out = [
-        f'<svg class="chart" id="per-day" viewBox="0 0 {width} {height + 40}" width="{width}" role="img">'
+        f'<svg class="chart" id="per-day" viewBox="0 0 {width} {base + 24}" width="{width}"'
+        ' role="img">'
     ]
     for i, d in enumerate(days):
         x = 40 + i * step
-        failed = height * d.failures / top
-        missed = height * d.missed / top
-        label = f"{d.date.isoformat()}: {d.failures} / {d.missed}"
+        failed, missed = height * d.failures / top, height * d.missed / top
+        label = f"{d.date.isoformat()}: {d.failures} / {d.missed} / {d.warnings}"
         out.append(
             f"<g><title>{_h(label)}</title>"
-            f'<rect class="bar" x="{x}" y="{height - failed:.1f}" width="30" height="{failed:.1f}"/>'
-            f'<rect class="miss" x="{x}" y="{height - failed - missed:.1f}" width="30" height="{missed:.1f}"/>'
-            f'<text x="{x + 15}" y="{height - failed - missed - 4:.1f}" text-anchor="middle">{d.failures + d.missed or ""}</text>'
-            f'<text x="{x + 15}" y="{height + 16}" text-anchor="middle">{d.date.strftime("%m/%d")}</text></g>'
+            f'<rect class="bar" x="{x}" y="{base - failed:.1f}" width="30" height="{failed:.1f}"/>'
+            f'<rect class="miss" x="{x}" y="{base - failed - missed:.1f}" width="30"'
+            f' height="{missed:.1f}"/>'
+            f'<text x="{x + 15}" y="{base - failed - missed - 4:.1f}" text-anchor="middle">'
+            f"{d.failures + d.missed or ''}</text>"
+            f'<text x="{x + 15}" y="{base + 16}" text-anchor="middle">{d.date:%m/%d}</text></g>'
         )
-    out.append(f'<line x1="36" y1="{height}" x2="{width}" y2="{height}" stroke="#999"/></svg>')
+    out.append(f'<line x1="36" y1="{base}" x2="{width}" y2="{base}" stroke="#999"/></svg>')
     return "\n".join(out)
 
 

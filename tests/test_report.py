@@ -298,6 +298,15 @@ def test_post_refused_for_good_is_69(site):
     assert "archived" in result.stderr
 
 
+def test_post_without_its_webhook_is_78(site):
+    env = site.env()
+    del env["HOOK_WEEKLY"]
+    result = run(["report", "--now", NOW, "--post", "weekly"], env)
+    assert result.returncode == 78
+    assert "destinations.weekly.webhook_url_env" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_post_to_an_unknown_destination_is_64(site):
     result = site.command("report", "--now", NOW, "--post", "nowhere")
     assert result.returncode == 64
