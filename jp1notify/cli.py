@@ -1,4 +1,4 @@
-"""The command line: `jp1notify [send]`, `flush`, `retry`, `history`, `incidents`, `check-config`. The only place that
+"""The command line: `jp1notify [send]`, `flush`, `retry`, `history`, `incidents`, `report`, `check-config`. The only place that
 turns outcomes and exceptions into exit codes (`EXIT_*`, table in the README).
 
 `jp1notify` with no arguments is what scripts/notification.bat runs under JP1: read the event
@@ -351,7 +351,18 @@ def cmd_retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 def cmd_history(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from jp1notify.history import show_history
 
+    if getattr(args, "stats", False):
+        from jp1notify.report import show_stats
+
+        return _show(args, environ, show_stats)
     return _show(args, environ, show_history)
+
+
+def cmd_report(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """The weekly review: figures per jobnet as a table, JSON, an HTML page or a Slack summary."""
+    from jp1notify.report import show_report
+
+    return _show(args, environ, lambda config, a: show_report(config, a, environ))
 
 
 def cmd_incidents(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -471,7 +482,14 @@ def _parser() -> argparse.ArgumentParser:
         "--limit", type=_count, default=50, help="most events shown (default 50, at most 100000)"
     )
     history.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    history.add_argument(
+        "--stats",
+        action="store_true",
+        help="per jobnet: usual end time and duration, and [[expect]] entries (default --since 7d)",
+    )
+    history.add_argument("--now", metavar="ISO", help="with --stats: the end of the period")
     history.set_defaults(handler=cmd_history)
+    _add_report_parser(commands)
     incidents = commands.add_parser(
         "incidents", help="list open incidents and recently resolved ones, with their downtime"
     )
@@ -499,6 +517,21 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--to", metavar="DEST", help="send them to this destination instead")
     retry.set_defaults(handler=cmd_retry)
     return parser
+
+
+def _add_report_parser(commands: Any) -> None:
+    report = commands.add_parser(
+        "report", help="the weekly review: failures, incidents, MTTR, missed runs per jobnet"
+    )
+    _add_config_option(report)
+    report.add_argument(
+        "--since", metavar="WHEN", default="7d", help="7d, 24h, or 2026-11-22[T02:00] (default 7d)"
+    )
+    report.add_argument("--now", metavar="ISO", help="the end of the period (default: now)")
+    report.add_argument("--json", action="store_true", help="JSON instead of a table")
+    report.add_argument("--html", metavar="FILE", help="write one self-contained HTML page")
+    report.add_argument("--post", metavar="DEST", help="send a summary to this Slack destination")
+    report.set_defaults(handler=cmd_report)
 
 
 def _count(text: str) -> int:

@@ -1136,6 +1136,33 @@ class Store:
                 (key, value),
             )
 
+    # -- the weekly review (report.py) -------------------------------------------------------
+
+    @_guarded
+    def report_events(self, since: float, until: float) -> list[tuple[Any, ...]]:
+        """Events about a jobnet whose own time lies in [since, until], oldest first: jobnet,
+        service, event ID, level, time, duration, and the stored event of an error (for the
+        jobnet's latest failure). Rows of older versions count at their received time. A whole
+        scan (no index on the event's own time): the store holds `retention_days` of events, and
+        an event replayed later (`send --env-file`) still counts on its own day."""
+        return self.db.execute(
+            "SELECT jobnet, service, event_id, level, COALESCE(at, received_at), duration,"
+            " CASE WHEN level = 'error' THEN event_json END FROM events"
+            " WHERE jobnet IS NOT NULL AND COALESCE(at, received_at) BETWEEN ? AND ?"
+            " ORDER BY COALESCE(at, received_at), id",
+            (since, until),
+        ).fetchall()
+
+    @_guarded
+    def report_incidents(self, since: float, until: float) -> list[tuple[Any, ...]]:
+        """Incidents opened in [since, until] (their first problem's own time), oldest first:
+        id, jobnet, service, state, level, opened_at, resolved_at."""
+        return self.db.execute(
+            "SELECT id, jobnet, service, state, level, opened_at, resolved_at FROM incidents"
+            " WHERE opened_at BETWEEN ? AND ? ORDER BY opened_at, id",
+            (since, until),
+        ).fetchall()
+
     # -- a damaged store ---------------------------------------------------------------------
 
     @_guarded
