@@ -297,6 +297,25 @@ def test_previous_durations_reads_normal_ends_newest_first_through_the_index(tmp
     store.close()
 
 
+def test_the_documented_durations_examples_are_the_defaults():
+    import re
+
+    from conftest import ROOT
+
+    shipped = (ROOT / "config" / "jp1notify.toml").read_text(encoding="utf-8")
+    block = shipped[shipped.index("# [durations]") :].split("\n\n")[0]
+    uncommented = re.sub(r"^# ", "", block, flags=re.M)
+    assert make_config(MINIMAL + uncommented).durations == DurationSettings()
+    guide = (ROOT / "docs" / "operators.md").read_text(encoding="utf-8")
+    for heading in ("## Run times and slow runs", "### 実行時間と遅延"):
+        section = guide[guide.index(heading) :]
+        start = section.index("```toml\n") + len("```toml\n")
+        example = section[start : section.index("\n```\n", start)]
+        config = make_config(MINIMAL + example)
+        assert config.durations == DurationSettings()
+        assert [rule.name for rule in config.ignore] == ["quiet normal ends"]
+
+
 # -- runs.py ---------------------------------------------------------------------------------------
 
 SETTINGS = DurationSettings(runs=4, min_runs=3, slow_factor=3.0, min_extra_seconds=30.0)
