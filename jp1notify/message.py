@@ -32,6 +32,7 @@ from jp1notify.guidance import (
 
 if TYPE_CHECKING:
     from jp1notify.incidents import Incident
+    from jp1notify.runs import Run
 
 # Slack limits. Webhook text: https://docs.slack.dev/messaging/formatting-message-text
 # ("truncated above 40,000 characters"); attachment parts follow Block Kit's section limits
@@ -90,6 +91,14 @@ LABELS = {
         "context_not_found": "The context command {value} was not found.",
         "context_not_started": "The context command could not start: {value}",
         "context_missing": "The context command was not run: the event has no {value}.",
+        "run_time": "Run time",
+        "slow_title": "{name} (slow run)",
+        "slow_usual": "usual {usual}, the median of the last {known} normal runs",
+        "slow_raised": (
+            "A slow run ({usual}): shown as {level} for that, JP1 reported {was}. Look at what "
+            "slowed it down (data volume, waits for other units, the host's load)."
+        ),
+        "slow_kept": "A slow run ({usual}).",
     },
     "ja": {
         "error": "エラー",
@@ -137,6 +146,15 @@ LABELS = {
         "context_not_found": "詳細情報のコマンド {value} が見つかりません。",
         "context_not_started": "詳細情報のコマンドを開始できませんでした: {value}",
         "context_missing": "イベントに {value} がないため、詳細情報のコマンドを実行しませんでした。",
+        "run_time": "実行時間",
+        "slow_title": "{name}(遅延)",
+        "slow_usual": "通常 {usual}、直近の正常終了 {known} 回の中央値",
+        "slow_raised": (
+            "通常より大幅に遅い実行です({usual})。このため {level} として通知しています"
+            "(JP1 の報告は {was})。遅延の原因(データ量、他のユニットの待ち合わせ、ホストの負荷)を"
+            "確認してください。"
+        ),
+        "slow_kept": "通常より大幅に遅い実行です({usual})。",
     },
 }
 
@@ -207,13 +225,17 @@ def render(
     language: str,
     config: Config,
     context: str | None = None,
+    run: Run | None = None,
 ) -> Rendered:
     """The webhook payload of one event for one destination. For a problem event, a second
     attachment says what to do: the matching runbooks and the context command's result
-    (`context`: guidance.ContextResult as the store keeps it)."""
+    (`context`: guidance.ContextResult as the store keeps it). A jobnet's end shows its run
+    time (`run`), and a slow run says so in its title."""
     labels = LABELS[language]
     level = labels[classification.level]
     name = event_name(event, language)
+    if run is not None and run.slow:
+        name = labels["slow_title"].format(name=name)
     cuts: list[str] = []
 
     prefix = escape(f"[{level}] {name}: ")
@@ -231,7 +253,7 @@ def render(
         "fallback": title,
         "title": title,
         "text": body,
-        "fields": _fields(event, classification, language, config, cuts),
+        "fields": _fields(event, classification, language, config, cuts, run),
         "footer": escape(
             f"jp1notify {__version__} | {labels['route']}: {_route_name(route_name, labels)}"
         ),
@@ -330,9 +352,12 @@ def _context_part(result: ContextResult, labels: dict[str, str], room: int, cuts
     return "\n".join(x for x in (head, block, note) if x)
 
 
-def render_recovery(event: Event, incident: Incident, language: str, config: Config) -> Rendered:
+def render_recovery(
+    event: Event, incident: Incident, language: str, config: Config, run: Run | None = None
+) -> Rendered:
     """The short message that says an incident is resolved (webhooks, and a bot's thread reply):
-    green, no mention, "recovered after 1 h 10 min, first failed 02:00", the JP1 message."""
+    green, no mention, "recovered after 1 h 10 min, first failed 02:00", the run time of the
+    recovering run if known, the JP1 message."""
     labels = LABELS[language]
     cuts: list[str] = []
     ok = labels["success"]
@@ -342,13 +367,16 @@ def render_recovery(event: Event, incident: Incident, language: str, config: Con
     )
     _note_cut(cuts, "title", cut)
     after = escape(_recovered_after(incident, language, config))
-    body, cut = fit(escape(event.message or ""), MESSAGE_LIMIT - len(after) - 1)
+    head = after
+    if run is not None:  # on a line of its own: the notification text stays short
+        head += "\n" + escape(f"{labels['run_time']}: {_run_value(run, language)}")
+    body, cut = fit(escape(event.message or ""), MESSAGE_LIMIT - len(head) - 1)
     _note_cut(cuts, "message", cut)
     attachment: dict[str, Any] = {
         "color": config.colors.get("success", DEFAULT_COLORS["success"]),
         "fallback": f"{title} ({after})",
         "title": title,
-        "text": f"{after}\n{body}" if body else after,
+        "text": f"{head}\n{body}" if body else head,
         "footer": escape(f"jp1notify {__version__}"),
     }
     timestamp = event_datetime(event, config.timezone)
@@ -464,7 +492,12 @@ def _route_name(name: str, labels: dict[str, str]) -> str:
 
 
 def _fields(
-    event: Event, classification: Classification, language: str, config: Config, cuts: list[str]
+    event: Event,
+    classification: Classification,
+    language: str,
+    config: Config,
+    cuts: list[str],
+    run: Run | None = None,
 ) -> list[dict[str, Any]]:
     labels = LABELS[language]
     unit = event.unit
@@ -479,6 +512,7 @@ def _fields(
         (labels["service"], unit.service, True),
         (labels["host"], host or None, True),
         (labels["time"], format_event_time(event, config.timezone), True),
+        *_run_rows(run, classification.level, language),
         (labels["scope"], classification.scope, True),
         (labels["severity"], severity_text(event.severity, language), True),
     ]
@@ -494,6 +528,38 @@ def _fields(
         _note_cut(cuts, f"field {title}", cut)
         fields.append({"title": title, "value": fitted, "short": short})
     return fields
+
+
+def _run_rows(run: Run | None, level: str, language: str) -> list[tuple[str, str | None, bool]]:
+    """The run time field of a jobnet's end; a slow run's takes the whole width, to say why."""
+    if run is None:
+        return []
+    labels = LABELS[language]
+    value = _run_value(run, language)
+    if not run.slow:
+        return [(labels["run_time"], value, True)]
+    return [(labels["run_time"], f"{value}\n{_slow_note(run, level, language)}", False)]
+
+
+def _run_value(run: Run, language: str) -> str:
+    from jp1notify.runs import run_text
+
+    return run_text(run, language)
+
+
+def _slow_note(run: Run, level: str, language: str) -> str:
+    """Why a slow run's message has the level it has: raised from the event's own level
+    ([durations] slow_level), or kept (an abnormal end stays an error)."""
+    from jp1notify.incidents import duration_text
+
+    labels = LABELS[language]
+    usual = labels["slow_usual"].format(
+        usual=duration_text(run.usual or 0.0, language), known=run.known
+    )
+    if run.raised_from is None:
+        return labels["slow_kept"].format(usual=usual)
+    was = labels.get(run.raised_from, run.raised_from)
+    return labels["slow_raised"].format(usual=usual, level=labels.get(level, level), was=was)
 
 
 def _notes(event: Event, language: str) -> str | None:
@@ -574,6 +640,7 @@ class DigestItem(NamedTuple):
     event: Event
     level: str
     mentions: tuple[str, ...]
+    run: Run | None = None  # a jobnet's end: its line says how long the run took
 
 
 class Digest(NamedTuple):
@@ -705,6 +772,7 @@ def _event_lines(
         f"[{labels[item.level]}]",
         event.event_id,
         event_name(event, language),
+        _short_run(item.run, language),
         path.rsplit("/", 1)[-1] if path and path != jobnet else None,  # the job, for job events
         event.unit.exec_id,
         labels["digest_host"].format(host=host) if host else None,
@@ -712,6 +780,15 @@ def _event_lines(
     head = fit(escape(" ".join(p for p in parts if p)), DIGEST_LINE_LIMIT)[0]
     message = (event.message or f"({labels['missing']}: EVMSG)").splitlines()[0]
     return ["  " + head, "    " + fit(escape(message), DIGEST_JP1_MESSAGE_LIMIT)[0]]
+
+
+def _short_run(run: Run | None, language: str) -> str | None:
+    """`(42 min, slow)` on a digest line."""
+    if run is None:
+        return None
+    from jp1notify.runs import short_text
+
+    return short_text(run, language)
 
 
 def _add_block(chunks: list[str], block: str) -> bool:

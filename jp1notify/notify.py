@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from jp1notify.delivery import Result
     from jp1notify.destinations import Item
     from jp1notify.outbox import DrainReport
+    from jp1notify.runs import Run
     from jp1notify.store import MessageState, Recorded, Store
 
 T = TypeVar("T")
@@ -107,14 +108,19 @@ class Invocation:
 
 def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, str]) -> Outcome:
     """Classify, route, record, send: the main job for one JP1 event."""
-    classification = classify(event, config)
+    classification, measured = _measure(run, config, event, classify(event, config))
     decision = route(event, classification, config)
     details: dict[str, object] = {"level": classification.level, "scope": classification.scope}
+    if measured is not None:
+        details["run_seconds"] = round(measured.seconds)
+        details["slow"] = measured.slow
     details["routes"] = ",".join(f"{d.route.name}>{d.destination}" for d in decision.deliveries)
     ending = _say_decision(run, event, classification, decision, details)
     hold = _context_hold(config, classification, decision)
     try:
-        store, recorded = _open_and_record(run, config, event, classification, decision, hold)
+        store, recorded = _open_and_record(
+            run, config, event, classification, decision, hold, measured
+        )
     except RecordedButFailed as exc:
         run.say(f"the event is recorded, but the store failed right after: {exc}")
         return Outcome(store_ending(exc.error), None, details)
@@ -128,7 +134,9 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
             _say_unrouted(run, event, classification)
         if ending:
             return Outcome(ending, None, details)
-        return _send_directly(run, config, event, classification, decision, environ, details)
+        return _send_directly(
+            run, config, event, classification, decision, environ, details, measured
+        )
     if recorded.incident is not None:
         details["incident"] = recorded.incident
     if recorded.resolved:
@@ -161,6 +169,57 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
     if report:
         details.update(posts=report.posts, sent=report.sent, stopped=report.stopped)
     return _own_outcome(run, event, states, report, ending, details)
+
+
+def _measure(
+    run: Invocation, config: Config, event: Event, classification: Classification
+) -> tuple[Classification, Run | None]:
+    """A jobnet end's run, read before routing: how long it took against its usual (runs.py); a
+    slow run's level is raised to [durations] slow_level, so that a route with
+    `levels = ["warning"]` picks up a slow normal end. Other events pay nothing (no store read)."""
+    from jp1notify.runs import END_EVENTS, raise_level
+
+    if event.event_id not in END_EVENTS or not event.jobnet or not event.unit.exec_id:
+        return classification, None
+    measured = _read_run(run, config, event)
+    level, measured = raise_level(classification.level, measured, config.durations)
+    if level == classification.level:
+        return classification, measured
+    reason = (
+        f"slow run: durations.slow_level raised it from {classification.level}"
+        f" ({classification.level_reason})"
+    )
+    return Classification(level, reason, classification.scope), measured
+
+
+def _read_run(run: Invocation, config: Config, event: Event) -> Run | None:
+    """The event's run assessed against the jobnet's earlier normal runs, from two indexed
+    reads of the store; None if its start was not recorded. A store that cannot be read costs
+    only the run time: the event goes on as ever (recording it says what is wrong)."""
+    from jp1notify.runs import assess
+    from jp1notify.store import Store
+
+    assert event.jobnet and event.unit.exec_id
+    jobnet, service = event.jobnet, event.unit.service
+    try:
+        store = Store.open(config.outbox.data_dir)
+        try:
+            started = store.run_started(jobnet, service, event.unit.exec_id)
+            previous = (
+                store.previous_durations(jobnet, service, config.durations.runs)
+                if started is not None
+                else []
+            )
+        finally:
+            store.close()
+    except StoreError as exc:
+        run.log_line("run_time", outcome="unread", error=exc)
+        return None
+    if started is None:
+        return None
+    moment = event_datetime(event, config.timezone)
+    ended = moment.timestamp() if moment else time.time()
+    return assess(max(0.0, ended - started), previous, config.durations)
 
 
 def _context_hold(config: Config, classification: Classification, decision: Decision) -> float:
@@ -233,6 +292,7 @@ def _open_and_record(
     classification: Classification,
     decision: Decision,
     hold_until: float = 0.0,
+    measured: Run | None = None,
 ) -> tuple[Store, Recorded]:
     """Record the event (recovering a damaged store); then the daily housekeeping, which never
     turns a recorded event into a failure. Raises StoreError only if the event is not recorded."""
@@ -251,6 +311,7 @@ def _open_and_record(
             at=moment.timestamp() if moment else None,
             quiet_routes=quiet,
             hold_until=hold_until,
+            run=measured,
         )
 
     store = open_store(run, config)
@@ -508,6 +569,7 @@ def _send_directly(
     decision: Decision,
     environ: Mapping[str, str],
     details: dict[str, object],
+    measured: Run | None = None,
 ) -> Outcome:
     """Without a store: post now with bounded retries (the behaviour before the outbox)."""
     from jp1notify.delivery import DELIVERED, FINAL
@@ -515,7 +577,7 @@ def _send_directly(
     context = None
     if _context_hold(config, classification, decision):
         context = _run_context(run, config, event)
-    results = _deliver(run, config, event, classification, decision, environ, context)
+    results = _deliver(run, config, event, classification, decision, environ, context, measured)
     for result in results:
         attempts = f"{result.attempts} attempt{'s' if result.attempts != 1 else ''}"
         if result.outcome == DELIVERED:
@@ -562,6 +624,7 @@ def _item(
     classification: Classification,
     delivery: Delivery,
     context: str | None,
+    measured: Run | None = None,
 ) -> Item:
     """A delivery's message as the kinds take it, outside the outbox (no incident, no id)."""
     from jp1notify.destinations import Item
@@ -569,7 +632,16 @@ def _item(
     destination = config.destinations[delivery.destination]
     language = destination.language or config.language
     route = delivery.route
-    return Item(0, event, classification, route.name, route.mentions, language, context=context)
+    return Item(
+        0,
+        event,
+        classification,
+        route.name,
+        route.mentions,
+        language,
+        context=context,
+        run=measured,
+    )
 
 
 def _deliver(
@@ -580,6 +652,7 @@ def _deliver(
     decision: Decision,
     environ: Mapping[str, str],
     context: str | None = None,
+    measured: Run | None = None,
 ) -> list[Result]:
     """Send each delivery; all of them share one retry budget, so the run stays within its
     bound. No incident here: without a store, there is nothing to thread or resolve."""
@@ -605,7 +678,7 @@ def _deliver(
                 )
                 continue
             channel = channel_for(destination, config, secret)
-            item = _item(config, event, classification, d, context)
+            item = _item(config, event, classification, d, context, measured)
             cut = channel.render(item).truncated
             if cut:
                 run.say(f"message to {name} shortened to fit Slack: {', '.join(cut)}")

@@ -407,6 +407,8 @@ class Sender:
         )
 
     def _item(self, channel: Channel, r: Ready) -> Item:
+        from jp1notify.runs import loads
+
         p = r.message
         incident = self.store.incident(p.incident) if p.incident else None
         return Item(
@@ -419,13 +421,18 @@ class Sender:
             incident,
             p.recovery,
             p.context,
+            loads(p.run),
         )
 
     def _language(self, name: str) -> str:
         return self.config.destinations[name].language or self.config.language
 
     def _digest(self, channel: Channel, ready: list[Ready]) -> tuple[dict[str, object], list[int]]:
-        items = [DigestItem(r.event, r.message.level, r.mentions) for r in ready]
+        from jp1notify.runs import loads
+
+        items = [
+            DigestItem(r.event, r.message.level, r.mentions, loads(r.message.run)) for r in ready
+        ]
         digest = channel.render_digest(items, self._language(channel.name))
         return digest.payload, [ready[i].message.id for i in digest.included]
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from jp1notify.event import Event
     from jp1notify.incidents import Facts, Incident
     from jp1notify.routing import Decision
+    from jp1notify.runs import Run
 
 SCHEMA_VERSION = 4
 DB_NAME = "jp1notify.db"
@@ -68,7 +69,8 @@ CREATE TABLE IF NOT EXISTS events (
     incident INTEGER,               -- the incident it opened, joined or resolved (v3)
     service TEXT,                   -- the scheduler service the event named (v4)
     at REAL,                        -- the event's own time (EVDATE/EVTIME), else received_at (v4)
-    duration REAL                   -- a jobnet's end: seconds since its run's start event (v4)
+    duration REAL,                  -- a jobnet's end: seconds since its run's start event (v4)
+    run TEXT                        -- a jobnet's end: runs.Run as JSON, against its usual (v4)
 );
 CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
 CREATE INDEX IF NOT EXISTS events_jobnet ON events(jobnet, event_id);
@@ -170,6 +172,7 @@ _MIGRATIONS = {
         ("events", "service", "TEXT"),
         ("events", "at", "REAL"),
         ("events", "duration", "REAL"),
+        ("events", "run", "TEXT"),
     ),
 }
 # After the columns, the whole _SCHEMA runs again: every statement in it is idempotent (IF NOT
@@ -296,6 +299,7 @@ class EventRecord(NamedTuple):
     rule: str | None
     event_json: str
     at: float | None = None  # the event's own time (EVDATE/EVTIME); None: when received
+    run: str | None = None  # a jobnet's end: runs.Run.dumps(), assessed before routing
 
 
 class Recorded(NamedTuple):
@@ -333,6 +337,7 @@ class Pending(NamedTuple):
     incident: int | None = None
     recovery: bool = False
     context: str | None = None  # guidance.ContextResult as stored, for rendering
+    run: str | None = None  # runs.Run as stored (a jobnet's end), for rendering
 
 
 class Due(NamedTuple):
@@ -498,8 +503,8 @@ class Store:
         with self.write() as db:
             row = db.execute(
                 "INSERT INTO events(dedup_key, received_at, event_id, unit, jobnet, exec_id, level,"
-                " scope, outcome, rule, event_json, service, at, duration)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " scope, outcome, rule, event_json, service, at, duration, run)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(dedup_key) DO NOTHING RETURNING id",
                 (
                     event.dedup_key,
@@ -516,6 +521,7 @@ class Store:
                     event.service,
                     event.at if event.at is not None else now,
                     duration := _duration(db, event, now),
+                    event.run,
                 ),
             ).fetchone()
             if row is None:
@@ -771,13 +777,13 @@ class Store:
         args: tuple[Any, ...] = () if now is None else (now, now + max_ahead)
         rows = self.db.execute(
             "SELECT m.id, m.destination, m.route, m.mentions, m.attempts, e.event_json, e.level,"
-            " e.scope, m.incident, m.recovery, e.context FROM messages m"
+            " e.scope, m.incident, m.recovery, e.context, e.run FROM messages m"
             " JOIN events e ON e.id = m.event_row"
             f" WHERE m.state = 'pending' AND m.destination = ? AND {ready} ORDER BY m.id LIMIT ?",
             (destination, *args, limit),
         )
         return [
-            Pending(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bool(r[9]), r[10])
+            Pending(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bool(r[9]), r[10], r[11])
             for r in rows
         ]
 
@@ -1163,6 +1169,28 @@ class Store:
             (since, until),
         ).fetchall()
 
+    # -- run times (runs.py): read before routing a jobnet's end event ---------------------------
+
+    @_guarded
+    def run_started(self, jobnet: str, service: str | None, exec_id: str) -> float | None:
+        """When the run `exec_id` of `jobnet` started (its latest start event), or None."""
+        return started_at(self.db, jobnet, service, exec_id)
+
+    @_guarded
+    def previous_durations(self, jobnet: str, service: str | None, limit: int) -> list[float]:
+        """The durations of the last `limit` normal ends of `jobnet` whose start was recorded,
+        newest first (one read of the index events(jobnet, event_id), already in id order). An
+        event that named no scheduler service matches any service's, as in started_at."""
+        from jp1notify.runs import NORMAL_END
+
+        rows = self.db.execute(
+            "SELECT duration FROM events WHERE jobnet = ? AND event_id = ?"
+            " AND duration IS NOT NULL AND (service IS NULL OR ? IS NULL OR service = ?)"
+            " ORDER BY id DESC LIMIT ?",
+            (jobnet, NORMAL_END, service, service, limit),
+        )
+        return [row[0] for row in rows]
+
     # -- a damaged store ---------------------------------------------------------------------
 
     @_guarded
@@ -1351,10 +1379,12 @@ def record_event(
     at: float | None = None,
     quiet_routes: frozenset[tuple[str, str]] = frozenset(),
     hold_until: float = 0.0,
+    run: Run | None = None,
 ) -> Recorded:
     """Record a routed (or ignored, or unrouted) event with one message per delivery, placed in
     its incident (`at`: the event's own time, else `now`). An ignored event touches no incident.
-    The messages wait until `hold_until` (see Store.record)."""
+    The messages wait until `hold_until` (see Store.record); `run`: a jobnet end's run, as
+    assessed before routing (runs.py), kept for its messages."""
     from jp1notify.incidents import Step, facts
 
     outcome = (
@@ -1377,6 +1407,7 @@ def record_event(
         rule=decision.ignored_by,
         event_json=json.dumps(event.to_dict(), ensure_ascii=False),
         at=at,
+        run=run.dumps() if run else None,
     )
     messages = [
         NewMessage(d.destination, d.route.name, d.route.mentions) for d in decision.deliveries

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from jp1notify.event import Event
     from jp1notify.incidents import Incident
     from jp1notify.message import Digest, DigestItem, Rendered
+    from jp1notify.runs import Run
 
 
 class Kind(StrEnum):
@@ -59,6 +60,7 @@ class Item(NamedTuple):
     incident: Incident | None = None  # the incident it belongs to, as it stands now
     recovery: bool = False  # the message that says the incident is resolved
     context: str | None = None  # the context command's result (guidance.ContextResult, stored)
+    run: Run | None = None  # a jobnet's end: how long its run took, against its usual (runs.py)
 
 
 class Thread(NamedTuple):

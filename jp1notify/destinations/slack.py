@@ -118,7 +118,7 @@ def render_item(item: Item, config: Config, mentions: tuple[str, ...] | None = N
     from jp1notify.message import render, render_recovery
 
     if item.recovery and item.incident is not None:
-        return render_recovery(item.event, item.incident, item.language, config)
+        return render_recovery(item.event, item.incident, item.language, config, item.run)
     return render(
         item.event,
         item.classification,
@@ -127,4 +127,5 @@ def render_item(item: Item, config: Config, mentions: tuple[str, ...] | None = N
         item.language,
         config,
         item.context,
+        item.run,
     )
