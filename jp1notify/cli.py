@@ -227,6 +227,7 @@ def cmd_send(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     run.log_line(
         "end", outcome=outcome.name, exit=code, elapsed_ms=run.elapsed_ms(), **outcome.details
     )
+    _heartbeat(run, config, environ)
     if run.log.error:
         run.say(f"warning: {run.log.error}; set log.dir in the config to a writable folder")
     return code
@@ -290,7 +291,17 @@ def cmd_flush(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     run.log_line(
         "flush", outcome=outcome.name, exit=code, elapsed_ms=run.elapsed_ms(), **outcome.details
     )
+    _heartbeat(run, config, environ)
     return code
+
+
+def _heartbeat(run: Invocation, config: Config, environ: Mapping[str, str]) -> None:
+    """Ping [heartbeat] if due, once the command's own work is done: never changes its exit
+    code (heartbeat.py). Not imported without a [heartbeat]: most events never pay for it."""
+    if config.heartbeat is not None:
+        from jp1notify.heartbeat import beat
+
+        beat(run, config, environ, time.time())
 
 
 def cmd_retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
