@@ -1117,23 +1117,20 @@ class Store:
     @_guarded
     def unclaim_heartbeat(self, claimed: float, last: float, since: float, wait: float) -> bool:
         """A ping that failed: record `last` as the last beat instead of `claimed` (so that the
-        next one is due sooner), and keep `since` for the next beat's report. Nothing if another
-        process has claimed a beat meanwhile; False if so."""
+        next one is due sooner), and keep `since` for the next beat's report. False, changing
+        nothing, if another process has claimed a beat meanwhile."""
         self.db.execute(f"PRAGMA busy_timeout = {round(wait * 1000)}")
         try:
             with self.write() as db:
-                if (
-                    db.execute(
-                        "UPDATE meta SET value = ? WHERE key = 'heartbeat_at' AND value = ?",
-                        (repr(last), repr(claimed)),
-                    ).rowcount
-                    != 1
-                ):
-                    return False
-                self._set_meta(db, "heartbeat_since", repr(since))
+                changed = db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'heartbeat_at' AND value = ?",
+                    (repr(last), repr(claimed)),
+                ).rowcount
+                if changed == 1:
+                    self._set_meta(db, "heartbeat_since", repr(since))
         finally:
             self.db.execute(f"PRAGMA busy_timeout = {round(BUSY_TIMEOUT * 1000)}")
-        return True
+        return changed == 1
 
     @_guarded
     def outbox_health(
