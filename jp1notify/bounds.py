@@ -30,6 +30,11 @@ RUN_SLACK = 15.0  # logging, rendering, opening files: generous
 CONTEXT_GRACE = (
     5.0  # beyond [context] timeout_seconds: killing the command (taskkill), reading what is left
 )
+# A heartbeat waits at most this long for the store's lock, to claim its beat and, after a
+# failed ping, to hand it back: never the store's 30 s (heartbeat.py).
+HEARTBEAT_WAIT = 2.0
+# Beyond [heartbeat] timeout_seconds: the ping's deadline grace and the two waits for the lock.
+HEARTBEAT_GRACE = DEADLINE_GRACE + 2 * HEARTBEAT_WAIT
 
 
 def patient_timeout(config: Config, unanswered: int = 1) -> float:
@@ -53,16 +58,24 @@ def lease_ahead(config: Config) -> float:
 def run_bound(config: Config) -> float:
     """The longest a `send`, `flush` or `retry` may run: its sending budget (drain_seconds, or
     the retry budget without a store), the last request it started, one wait for the store's
-    lock, and slack; with a [context] command, its timeout and the grace to kill it. Defaults:
-    60 + 61 + 30 + 15 = 166 seconds."""
+    lock, and slack; with a [context] command, its timeout and the grace to kill it; with a
+    [heartbeat], its ping's timeout and grace. Defaults: 60 + 61 + 30 + 15 = 166 seconds."""
     budget = max(config.outbox.drain_seconds, config.http.retry_budget)
     bound = budget + request_deadline(config, True) + STORE_WAIT + RUN_SLACK
-    return bound + (config.context.timeout_seconds + CONTEXT_GRACE if config.context else 0.0)
+    bound += config.context.timeout_seconds + CONTEXT_GRACE if config.context else 0.0
+    return bound + heartbeat_bound(config)
+
+
+def heartbeat_bound(config: Config) -> float:
+    """The longest a heartbeat adds to its command's run: its ping and its waits for the lock."""
+    return config.heartbeat.timeout_seconds + HEARTBEAT_GRACE if config.heartbeat else 0.0
 
 
 def sending_left(config: Config, elapsed: float) -> float:
     """Seconds of sending (the outbox's budget) left to a `send` that has run `elapsed` seconds,
     so that its last request and its last wait for the store still end within run_bound; at
-    most drain_seconds. Not positive: it sends nothing (a storm's lease holder or flush will)."""
+    most drain_seconds. Not positive: it sends nothing (a storm's lease holder or flush will).
+    The heartbeat's share of the bound is kept for the heartbeat, which comes after."""
     after = request_deadline(config, True) + STORE_WAIT + RUN_SLACK  # `elapsed` holds the rest
+    after += heartbeat_bound(config)
     return min(config.outbox.drain_seconds, run_bound(config) - elapsed - after)

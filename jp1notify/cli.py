@@ -227,6 +227,7 @@ def cmd_send(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     run.log_line(
         "end", outcome=outcome.name, exit=code, elapsed_ms=run.elapsed_ms(), **outcome.details
     )
+    _heartbeat(run, config, environ)
     if run.log.error:
         run.say(f"warning: {run.log.error}; set log.dir in the config to a writable folder")
     return code
@@ -291,6 +292,7 @@ def cmd_flush(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     run.log_line(
         "flush", outcome=outcome.name, exit=code, elapsed_ms=run.elapsed_ms(), **outcome.details
     )
+    _heartbeat(run, config, environ)
     return code
 
 
@@ -316,7 +318,20 @@ def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         run.log_line(
             "watch", outcome=outcome.name, exit=code, elapsed_ms=run.elapsed_ms(), **outcome.details
         )
+        if config.heartbeat is not None:  # on watch's clock: --now drives it in tests
+            from jp1notify.heartbeat import beat
+
+            beat(run, config, environ, now)
     return code
+
+
+def _heartbeat(run: Invocation, config: Config, environ: Mapping[str, str]) -> None:
+    """Ping [heartbeat] if due, once the command's own work is done: never changes its exit
+    code (heartbeat.py). Not imported without a [heartbeat]: most events never pay for it."""
+    if config.heartbeat is not None:
+        from jp1notify.heartbeat import beat
+
+        beat(run, config, environ, time.time())
 
 
 def cmd_retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

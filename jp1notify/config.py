@@ -148,6 +148,7 @@ class HeartbeatSettings(NamedTuple):
     source: WebhookSource  # key "url": read with read_heartbeat_url, a secret like a webhook
     interval_seconds: float
     timeout_seconds: float
+    report_stuck: bool = True  # ping <url>/fail while alerts are stuck in the outbox
 
 
 class DurationSettings(NamedTuple):
@@ -321,7 +322,7 @@ def _write_cache(path: Path, digest: str, validated: dict[str, Any]) -> None:
 
 def _without_secrets(validated: dict[str, Any]) -> dict[str, Any]:
     """A copy of validated data without literal webhook URLs or a proxy's user:password.
-    They are read from the config file when needed (`_literal_webhook`, `_from_cache`)."""
+    They are read from the config file when needed (`_literal_secret`, `_from_cache`)."""
     data: dict[str, Any] = json.loads(json.dumps(validated))
     for destination in data.get("destinations", {}).values():
         for key in ("webhook_url", "token"):
@@ -362,6 +363,24 @@ def _resolve_secret(destination: Destination, config: Config, environ: Mapping[s
     source = destination.source
     key = f"destinations.{cut(destination.name)}"
     what = "webhook URL" if source.key == "webhook_url" else source.key
+    literal = ("destinations", destination.name, source.key)
+    value = _read_source(source, key, literal, config, environ, what)
+    problem = check_webhook_url(value) if source.key == "webhook_url" else check_token(value)
+    if problem:
+        raise WebhookError(config.path, f"{key}: the {what} from {source.describe()} {problem}")
+    return value
+
+
+def _read_source(
+    source: WebhookSource,
+    key: str,
+    literal: tuple[str, ...],
+    config: Config,
+    environ: Mapping[str, str],
+    what: str,
+) -> str:
+    """The secret `source` names, read now: `key` is its table in error lines
+    ("destinations.ops", "heartbeat"), `literal` the TOML keys of a value written in the file."""
     if source.kind == "env":
         value = environ.get(source.ref, "").strip()
         if not value:
@@ -371,13 +390,25 @@ def _resolve_secret(destination: Destination, config: Config, environ: Mapping[s
                 "empty",
                 local=True,
             )
-    elif source.kind == "file":
-        value = _read_secret_file(config.path, f"{key}.{source.key}_file", source.ref, what)
-    else:
-        value = _literal_secret(config.path, destination.name, source.key)
-    problem = check_webhook_url(value) if source.key == "webhook_url" else check_token(value)
+        return value
+    if source.kind == "file":
+        return _read_secret_file(config.path, f"{key}.{source.key}_file", source.ref, what)
+    return _literal_secret(config.path, *literal)
+
+
+def read_heartbeat_url(config: Config, environ: Mapping[str, str], secrets: Secrets) -> str:
+    """The [heartbeat] URL, read now like a webhook URL (its path is the check's secret: anyone
+    who has it can ping the check) and marked secret in `secrets`. Raises WebhookError naming
+    the key to fix, never echoing the value."""
+    assert config.heartbeat is not None
+    source = config.heartbeat.source
+    what = "heartbeat URL"
+    value = _read_source(source, "heartbeat", ("heartbeat", "url"), config, environ, what)
+    secrets.add(value)
+    problem = check_webhook_url(value)
     if problem:
-        raise WebhookError(config.path, f"{key}: the {what} from {source.describe()} {problem}")
+        problem = problem.replace("hooks.slack.com/services/...", "hc-ping.com/<uuid>")
+        raise WebhookError(config.path, f"heartbeat: the {what} from {source.describe()} {problem}")
     return value
 
 
@@ -419,11 +450,11 @@ def _read_secret_file(path: Path, key: str, file: str, what: str) -> str:
     return value
 
 
-def _literal_secret(path: Path, name: str, key: str) -> str:
-    """A `webhook_url` or `token` written in the config: read from the file when needed, never
-    kept (the cache holds no secret)."""
+def _literal_secret(path: Path, *keys: str) -> str:
+    """A secret written in the config (a destination's `webhook_url` or `token`, `heartbeat.url`,
+    at TOML `keys`): read from the file when needed, never kept (the cache holds no secret)."""
     try:
-        return _toml_string(read_regular_file(path), "destinations", name, key).strip()
+        return _toml_string(read_regular_file(path), *keys).strip()
     except (OSError, ValueError, KeyError, TypeError):
         return ""
 
@@ -599,7 +630,9 @@ class _Builder:
             source = WebhookSource("file", str(resolve_path(self.base, h["url_file"])), "url")
         else:
             source = WebhookSource("url", "heartbeat.url", "url")
-        return HeartbeatSettings(source, h["interval_minutes"] * 60, h["timeout_seconds"])
+        return HeartbeatSettings(
+            source, h["interval_minutes"] * 60, h["timeout_seconds"], h.get("report_stuck", True)
+        )
 
     def _runbook(self, i: int, r: dict[str, Any]) -> Runbook:
         from jp1notify.guidance import template_problem

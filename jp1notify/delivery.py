@@ -250,21 +250,26 @@ def post(
 def attempt_once(
     clients: Clients,
     url: str,
-    payload: dict[str, Any],
+    payload: dict[str, Any] | bytes,
     timeout: float,
     judge: Judge,
     secrets: Iterable[str] = (),
     headers: Mapping[str, str] | None = None,
 ) -> Verdict:
     """One POST of a payload, judged, within `timeout` seconds in all (plus a second's grace).
-    `headers` may carry a credential (a bot token): it is redacted like the URL."""
+    `headers` may carry a credential (a bot token): it is redacted like the URL. A payload of
+    UTF-8 text (bytes, a heartbeat's) is sent as it is."""
     hidden = [url, *secrets, *(headers or {}).values()]
     try:
         client = clients.for_url(url)
     except Exception as exc:  # noqa: BLE001 - a client that cannot be built is a verdict too
         return _setup_failed(exc, hidden)
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    sent = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+    if isinstance(payload, bytes):
+        body, content_type = payload, "text/plain; charset=utf-8"
+    else:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        content_type = "application/json; charset=utf-8"
+    sent = {"Content-Type": content_type, **(headers or {})}
     box: list[Verdict] = []
     worker = threading.Thread(
         target=lambda: box.append(_exchange(client, url, body, sent, timeout, judge, hidden)),

@@ -274,6 +274,7 @@ class HeartbeatModel(_Model):
     url_file: WebhookFileStr | None = None
     interval_minutes: float = Field(5.0, ge=1, le=1440)
     timeout_seconds: float = Field(3.0, gt=0, le=10)
+    report_stuck: bool = True  # ping <url>/fail while alerts wait over 15 minutes or died
 
     @model_validator(mode="after")
     def _one_source(self) -> HeartbeatModel:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import sqlite3
 import time
@@ -88,7 +89,8 @@ CREATE TABLE IF NOT EXISTS messages (
     post_id INTEGER,                -- the post (single or digest) that carried it
     not_before REAL NOT NULL DEFAULT 0, -- this message alone was refused: wait (v2)
     incident INTEGER,               -- the incident it tells about (v3)
-    recovery INTEGER NOT NULL DEFAULT 0 -- 1: it says that the incident is resolved (v3)
+    recovery INTEGER NOT NULL DEFAULT 0, -- 1: it says that the incident is resolved (v3)
+    dead_at REAL                    -- when it died, for the heartbeat's /fail (v4)
 );
 CREATE INDEX IF NOT EXISTS messages_state ON messages(state, destination, id);
 CREATE INDEX IF NOT EXISTS messages_event ON messages(event_row);
@@ -173,6 +175,7 @@ _MIGRATIONS = {
         ("events", "at", "REAL"),
         ("events", "duration", "REAL"),
         ("events", "run", "TEXT"),
+        ("messages", "dead_at", "REAL"),
     ),
 }
 # After the columns, the whole _SCHEMA runs again: every statement in it is idempotent (IF NOT
@@ -876,9 +879,9 @@ class Store:
         """A permanent failure: the messages will never be retried; the error is kept."""
         with self.write() as db:
             db.executemany(
-                "UPDATE messages SET state = 'dead', attempts = attempts + 1, last_error = ?"
-                " WHERE id = ? AND state = 'pending'",
-                [(error, i) for i in ids],
+                "UPDATE messages SET state = 'dead', attempts = attempts + 1, last_error = ?,"
+                " dead_at = ? WHERE id = ? AND state = 'pending'",
+                [(error, now, i) for i in ids],
             )
             state = self.destination_state(destination)
             self._pace(db, destination, now, 0, 0, error, batch_limit=state.batch_limit)
@@ -1190,6 +1193,97 @@ class Store:
             (jobnet, NORMAL_END, service, service, limit),
         )
         return [row[0] for row in rows]
+
+    # -- the heartbeat (heartbeat.py) --------------------------------------------------------
+    # meta 'heartbeat_at': when the last beat was claimed (repr of a float: compared as written);
+    # 'heartbeat_since': left by a failed ping, the start of what the next beat still reports.
+
+    @_guarded
+    def claim_heartbeat(self, now: float, interval: float, wait: float) -> float | None:
+        """Claim the heartbeat ping that is due: None if it is not due (or another process has
+        just claimed it); else the time since which this beat reports dead messages (the beat
+        before, or one interval ago for the first).
+
+        Read first without the write lock (like take_lease): nearly every event finds the beat
+        not due and writes nothing. A due beat is claimed in one short write transaction that
+        checks again, so of many processes at once exactly one pings. The lock is waited for at
+        most `wait` seconds, not the store's 30: a beat must never hold an alert's process (a
+        StoreError LOCKED then says that another writer is busy, and a later process beats)."""
+        if not self._beat_due(self._meta_time("heartbeat_at"), now, interval):
+            return None
+        self.db.execute(f"PRAGMA busy_timeout = {round(wait * 1000)}")
+        try:
+            with self.write() as db:
+                last = self._meta_time("heartbeat_at")
+                if not self._beat_due(last, now, interval):
+                    return None
+                since = self._meta_time("heartbeat_since")
+                db.execute("DELETE FROM meta WHERE key = 'heartbeat_since'")
+                self._set_meta(db, "heartbeat_at", repr(now))
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {round(BUSY_TIMEOUT * 1000)}")
+        if since is None:
+            since = last if last is not None and last <= now else now - interval
+        return since
+
+    @_guarded
+    def unclaim_heartbeat(self, claimed: float, last: float, since: float, wait: float) -> bool:
+        """A ping that failed: record `last` as the last beat instead of `claimed` (so that the
+        next one is due sooner), and keep `since` for the next beat's report. False, changing
+        nothing, if another process has claimed a beat meanwhile."""
+        self.db.execute(f"PRAGMA busy_timeout = {round(wait * 1000)}")
+        try:
+            with self.write() as db:
+                changed = db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'heartbeat_at' AND value = ?",
+                    (repr(last), repr(claimed)),
+                ).rowcount
+                if changed == 1:
+                    self._set_meta(db, "heartbeat_since", repr(since))
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {round(BUSY_TIMEOUT * 1000)}")
+        return changed == 1
+
+    @_guarded
+    def outbox_health(
+        self, now: float, stuck_after: float, dead_since: float
+    ) -> tuple[int, int, float | None, int, int]:
+        """What a heartbeat reports: pending messages, dead ones, the creation time of the oldest
+        pending one, how many pending ones were created `stuck_after` seconds before `now` or
+        earlier, and how many died after `dead_since` (a read: no lock)."""
+        pending, oldest, stuck = self.db.execute(
+            "SELECT COUNT(*), MIN(created_at), COALESCE(SUM(created_at <= ?), 0) FROM messages"
+            " WHERE state = 'pending'",
+            (now - stuck_after,),
+        ).fetchone()
+        dead, died = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(dead_at > ?), 0) FROM messages WHERE state = 'dead'",
+            (dead_since,),
+        ).fetchone()
+        return pending, dead, oldest, stuck, died
+
+    @staticmethod
+    def _beat_due(last: float | None, now: float, interval: float) -> bool:
+        """Due when no beat is recorded, an interval has passed, or the recorded one lies more
+        than an interval ahead (a clock that stepped back, or watch --now in the past)."""
+        return last is None or now >= last + interval or now < last - interval
+
+    def _meta_time(self, key: str) -> float | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        try:
+            value = float(row[0]) if row else None
+        except (TypeError, ValueError):
+            return None
+        # a damaged value (text, nan, inf): as if none were recorded
+        return value if value is not None and math.isfinite(value) else None
+
+    @staticmethod
+    def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     # -- a damaged store ---------------------------------------------------------------------
 

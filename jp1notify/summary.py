@@ -33,11 +33,13 @@ def summarize(config: Config, environ: Mapping[str, str]) -> Summary:
     destinations, webhook_errors, webhook_warnings = _destinations(config, environ)
     queue, store_errors, store_warnings = _store(config)
     http_errors, http_warnings = _https(config)
-    errors = webhook_errors + _folder_errors(config) + store_errors + http_errors
+    beat, beat_errors, beat_warnings = _heartbeat(config, environ)
+    errors = webhook_errors + _folder_errors(config) + store_errors + http_errors + beat_errors
     state = "OK" if not errors else f"NOT usable here ({len(errors)} errors, listed below)"
-    lines = [f"Config {config.path}: {state}", *_settings(config), *queue]
+    lines = [f"Config {config.path}: {state}", *_settings(config), *queue, *beat]
     lines += _rules(config, destinations)
     warnings = webhook_warnings + store_warnings + http_warnings + _route_warnings(config)
+    warnings += beat_warnings
     warnings += list(_pattern_hints(config)) + _context_warnings(config)
     if warnings:
         lines.append("Warnings:")
@@ -157,6 +159,33 @@ def _destinations(
         api = f", API {cut(dest.api_url, 80)}" if dest.api_url else ""
         lines.append(f"  {cut(dest.name)}: {kind}{dest.source.describe()} ({state}){api}")
     return lines, errors, warnings
+
+
+def _heartbeat(
+    config: Config, environ: Mapping[str, str]
+) -> tuple[list[str], list[str], list[str]]:
+    """The [heartbeat] line (where its URL comes from, never the URL), and the error or warning
+    about reading the URL here, judged like a webhook URL's (heartbeat.py)."""
+    h = config.heartbeat
+    if h is None:
+        return ["Heartbeat: none (add [heartbeat] to know that jp1notify itself is alive)"], [], []
+    from jp1notify.config import read_heartbeat_url
+    from jp1notify.redaction import Secrets
+
+    errors: list[str] = []
+    warnings: list[str] = []
+    try:
+        read_heartbeat_url(config, environ, Secrets())
+        state = "readable"
+    except WebhookError as exc:
+        state = "NOT readable here" if exc.local else "NOT usable"
+        (warnings if exc.local else errors).append(exc.problems[0])
+    stuck = "; <url>/fail while alerts are stuck" if h.report_stuck else ""
+    line = (
+        f"Heartbeat: {h.source.describe()} ({state}); pinged by send, flush and watch at most "
+        f"every {h.interval_seconds / 60:g} minutes (timeout {h.timeout_seconds:g}s){stuck}"
+    )
+    return [line], errors, warnings
 
 
 def _https(config: Config) -> tuple[list[str], list[str]]:

@@ -60,6 +60,16 @@ def test_the_documented_run_bound_is_the_enforced_one():
     assert f"**{bound:g} s**" in ENGLISH and f"**{bound:g} 秒**" in JAPANESE
 
 
+def test_the_documented_heartbeat_share_of_the_run_bound_is_the_enforced_one():
+    config = make_config(MINIMAL + '[heartbeat]\nurl_env = "HEARTBEAT_URL"\n')
+    assert config.heartbeat is not None
+    extra = run_bound(config) - run_bound(make_config(MINIMAL)) - config.heartbeat.timeout_seconds
+    assert f"with a `[heartbeat]`, its `timeout_seconds` + {extra:g} s" in ENGLISH
+    assert f"`[heartbeat]` があればその `timeout_seconds` + {extra:g} 秒" in JAPANESE
+    assert "## Heartbeat: know that jp1notify itself is alive\n" in ENGLISH
+    assert "### ハートビート: jp1notify 自身の死活監視\n" in JAPANESE
+
+
 def test_a_send_that_waited_long_for_the_store_sends_only_within_its_run_bound():
     from jp1notify.bounds import RECORD_TRIES, STORE_WAIT, run_bound, sending_left
 
