@@ -303,3 +303,51 @@ def test_expected_jobnets_are_the_literal_paths_and_the_matching_seen_ones():
     e = expectation(units=("/PROD/NIGHTLY/LOAD", "/PROD/WEEKLY/*"))
     seen = ["/PROD/WEEKLY/A", "/PROD/WEEKLY/SKIP", "/PROD/WEEKLY/A/NESTED", "/OTHER"]
     assert expected_jobnets(e, seen) == ["/PROD/NIGHTLY/LOAD", "/PROD/WEEKLY/A"]
+
+
+# -- the heartbeat on watch's clock -----------------------------------------------------------
+
+HEARTBEAT = """
+[heartbeat]
+url_env = "BEAT"
+interval_minutes = 5
+timeout_seconds = 1
+"""
+
+
+def test_watch_pings_the_heartbeat_once_per_interval_on_its_clock(site):
+    from fakeping import CHECK, FakePing
+
+    ping = FakePing()
+    try:
+        site.configure(EXPECT + HEARTBEAT)
+        env = {**site.env(), "BEAT": ping.url}
+        site.send("normal", "/PROD/NIGHTLY/LOAD", "2026/11/24", "05:00:00")  # the send pings once
+        first = len(ping.pings)
+        for now in ("2026-11-24T10:00", "2026-11-24T10:02", "2026-11-24T10:04:59"):
+            result = run(["watch", "--now", now], env)
+            assert result.returncode == 0, result.stderr
+        assert len(ping.pings) == first + 1
+        for now in ("2026-11-24T10:05", "2026-11-24T10:07", "2026-11-24T10:10"):
+            assert run(["watch", "--now", now], env).returncode == 0
+        assert len(ping.pings) == first + 3
+        assert run(["watch", "--now", "2026-11-24T10:12", "--dry-run"], env).returncode == 0
+        assert len(ping.pings) == first + 3  # a dry run pings nothing
+        assert all(p.path == "" for p in ping.pings)
+        written = b"".join(p.read_bytes() for p in site.dir.rglob("*") if p.is_file())
+        assert CHECK.encode() not in written.replace(site.config.read_bytes(), b"")
+    finally:
+        ping.close()
+
+
+def test_an_unreachable_heartbeat_changes_no_exit_code_of_watch(site):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/ping/x"
+    site.configure(EXPECT + HEARTBEAT)
+    result = run(["watch", "--now", "2026-11-24T06:05"], {**site.env(), "BEAT": closed})
+    assert result.returncode == 0, result.stderr
+    assert "heartbeat" in result.stderr.lower()
+    assert len(site.alerts()) == 1  # the missed run went out all the same
