@@ -324,7 +324,7 @@ def _without_secrets(validated: dict[str, Any]) -> dict[str, Any]:
     They are read from the config file when needed (`_literal_webhook`, `_from_cache`)."""
     data: dict[str, Any] = json.loads(json.dumps(validated))
     for destination in data.get("destinations", {}).values():
-        for key in ("webhook_url", "token"):
+        for key in ("webhook_url", "token", "ping_url"):
             if destination.get(key):
                 destination[key] = IN_CONFIG_FILE
     if (data.get("heartbeat") or {}).get("url"):
@@ -361,7 +361,7 @@ def read_secret(
 def _resolve_secret(destination: Destination, config: Config, environ: Mapping[str, str]) -> str:
     source = destination.source
     key = f"destinations.{cut(destination.name)}"
-    what = "webhook URL" if source.key == "webhook_url" else source.key
+    what = _SECRET_NAMES.get(source.key, source.key)
     if source.kind == "env":
         value = environ.get(source.ref, "").strip()
         if not value:
@@ -375,7 +375,7 @@ def _resolve_secret(destination: Destination, config: Config, environ: Mapping[s
         value = _read_secret_file(config.path, f"{key}.{source.key}_file", source.ref, what)
     else:
         value = _literal_secret(config.path, destination.name, source.key)
-    problem = check_webhook_url(value) if source.key == "webhook_url" else check_token(value)
+    problem = _check_secret(source.key, value)
     if problem:
         raise WebhookError(config.path, f"{key}: the {what} from {source.describe()} {problem}")
     return value
@@ -384,6 +384,50 @@ def _resolve_secret(destination: Destination, config: Config, environ: Mapping[s
 def resolve_webhook(destination: Destination, config: Config, environ: Mapping[str, str]) -> str:
     """A destination's secret, read now, for checks that keep it to themselves (check-config)."""
     return _resolve_secret(destination, config, environ)
+
+
+_SECRET_NAMES = {"webhook_url": "webhook URL", "ping_url": "ping URL"}
+
+
+def _check_secret(key: str, value: str) -> str | None:
+    """Why a destination's secret is unusable, by its config key, or None."""
+    if key == "webhook_url":
+        return check_webhook_url(value)
+    if key == "ping_url":
+        return check_ping_url(value)
+    return check_token(value)
+
+
+# Healthchecks adds these to a check's ping URL itself (jp1notify does too: destinations/
+# healthchecks.py); a URL that already ends with one was copied with its signal.
+_PING_SIGNALS = ("start", "fail", "log")
+
+
+def check_ping_url(url: str) -> str | None:
+    """Why a Healthchecks ping URL is unusable, or None; a phrase that never contains the URL
+    (its UUID or ping key is the secret). https://healthchecks.io/docs/http_api/"""
+    if "://" not in url:
+        return (
+            "is not a URL: give the check's whole ping URL, like https://hc-ping.com/<uuid> "
+            "(copy it from the check's page)"
+        )
+    problem = check_webhook_url(url)
+    if problem:
+        return problem.replace("hooks.slack.com/services/...", "hc-ping.com/<uuid>")
+    parts = urlsplit(url)
+    last = parts.path.rstrip("/").rpartition("/")[2]
+    if parts.query or parts.fragment:
+        return "has a ? or # part: give the check's ping URL alone (jp1notify adds ?rid=...)"
+    if last in _PING_SIGNALS:
+        return (
+            f"ends with /{last}: give the check's ping URL without /start, /fail or /log "
+            "(jp1notify adds them)"
+        )
+    if not parts.path.strip("/"):
+        return (
+            "has no check in it: give the check's whole ping URL, like https://hc-ping.com/<uuid>"
+        )
+    return None
 
 
 def check_token(token: str) -> str | None:
