@@ -136,6 +136,15 @@ def test_an_abnormal_end_pings_fail_and_still_reaches_slack(setup, hc, slack):
     assert_no_ping_url(config, result)
 
 
+def test_the_normal_end_that_resolves_an_incident_is_one_success_ping(setup, hc, slack):
+    config, env = setup
+    failed = run([], env("4104", time="02:10:00"))
+    recovered = run([], env("4103", time="03:20:00"))
+    assert failed.returncode == recovered.returncode == 0, recovered.stderr
+    assert [(p.signal, p.rid) for p in hc.accepted()] == [("fail", RID), ("success", RID)]
+    assert "Recovered" in slack.payloads("notice")[-1]["text"]  # Slack hears of it too
+
+
 def test_a_warning_end_is_a_success_that_says_so(setup, hc):
     config, env = setup
     result = run([], env("4108"))
