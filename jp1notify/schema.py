@@ -66,7 +66,7 @@ def _variable(value: str) -> str:
     if "://" in value or value.startswith("xox"):
         raise ValueError(
             "this is a URL or token, not the name of an environment variable: name the variable "
-            "that holds it (e.g. JP1NOTIFY_WEBHOOK_ALERTS), or use webhook_url / token"
+            "that holds it (e.g. JP1NOTIFY_WEBHOOK_ALERTS), or use webhook_url / token / ping_url"
         )
     bare = value.strip("$%{}")
     if bare != value and bare and all(c.isalnum() or c == "_" for c in bare):
@@ -90,7 +90,7 @@ def _webhook_file(value: str) -> str:
     if "://" in value or value.startswith("xox"):
         raise ValueError(
             "this is a URL or token, not a file path: put it in that file, or use webhook_url / "
-            "token"
+            "token / ping_url"
         )
     return _path(value)
 
