@@ -325,7 +325,7 @@ def _without_secrets(validated: dict[str, Any]) -> dict[str, Any]:
     They are read from the config file when needed (`_literal_secret`, `_from_cache`)."""
     data: dict[str, Any] = json.loads(json.dumps(validated))
     for destination in data.get("destinations", {}).values():
-        for key in ("webhook_url", "token"):
+        for key in ("webhook_url", "token", "ping_url"):
             if destination.get(key):
                 destination[key] = IN_CONFIG_FILE
     if (data.get("heartbeat") or {}).get("url"):
@@ -362,10 +362,10 @@ def read_secret(
 def _resolve_secret(destination: Destination, config: Config, environ: Mapping[str, str]) -> str:
     source = destination.source
     key = f"destinations.{cut(destination.name)}"
-    what = "webhook URL" if source.key == "webhook_url" else source.key
+    what = _SECRET_NAMES.get(source.key, source.key)
     literal = ("destinations", destination.name, source.key)
     value = _read_source(source, key, literal, config, environ, what)
-    problem = check_webhook_url(value) if source.key == "webhook_url" else check_token(value)
+    problem = _check_secret(source.key, value)
     if problem:
         raise WebhookError(config.path, f"{key}: the {what} from {source.describe()} {problem}")
     return value
@@ -415,6 +415,50 @@ def read_heartbeat_url(config: Config, environ: Mapping[str, str], secrets: Secr
 def resolve_webhook(destination: Destination, config: Config, environ: Mapping[str, str]) -> str:
     """A destination's secret, read now, for checks that keep it to themselves (check-config)."""
     return _resolve_secret(destination, config, environ)
+
+
+_SECRET_NAMES = {"webhook_url": "webhook URL", "ping_url": "ping URL"}
+
+
+def _check_secret(key: str, value: str) -> str | None:
+    """Why a destination's secret is unusable, by its config key, or None."""
+    if key == "webhook_url":
+        return check_webhook_url(value)
+    if key == "ping_url":
+        return check_ping_url(value)
+    return check_token(value)
+
+
+# Healthchecks adds these to a check's ping URL itself (jp1notify does too: destinations/
+# healthchecks.py); a URL that already ends with one was copied with its signal.
+_PING_SIGNALS = ("start", "fail", "log")
+
+
+def check_ping_url(url: str) -> str | None:
+    """Why a Healthchecks ping URL is unusable, or None; a phrase that never contains the URL
+    (its UUID or ping key is the secret). https://healthchecks.io/docs/http_api/"""
+    if "://" not in url:
+        return (
+            "is not a URL: give the check's whole ping URL, like https://hc-ping.com/<uuid> "
+            "(copy it from the check's page)"
+        )
+    problem = check_webhook_url(url)
+    if problem:
+        return problem.replace("hooks.slack.com/services/...", "hc-ping.com/<uuid>")
+    parts = urlsplit(url)
+    last = parts.path.rstrip("/").rpartition("/")[2]
+    if parts.query or parts.fragment:
+        return "has a ? or # part: give the check's ping URL alone (jp1notify adds ?rid=...)"
+    if last in _PING_SIGNALS:
+        return (
+            f"ends with /{last}: give the check's ping URL without /start, /fail or /log "
+            "(jp1notify adds them)"
+        )
+    if not parts.path.strip("/"):
+        return (
+            "has no check in it: give the check's whole ping URL, like https://hc-ping.com/<uuid>"
+        )
+    return None
 
 
 def check_token(token: str) -> str | None:

@@ -205,12 +205,16 @@ class Http:
         timeout: float,
         judge: Judge,
         headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> Verdict:
-        """One POST of a JSON payload, judged by the kind's `judge`, within `timeout`."""
+        """One POST of a JSON payload (or of `content`, plain UTF-8 text, when given), judged
+        by the kind's `judge`, within `timeout`."""
         if self.before is not None:
             self.before(timeout)
         self.requests += 1
-        return attempt_once(self.clients, url, payload, timeout, judge, self.secrets, headers)
+        return attempt_once(
+            self.clients, url, payload, timeout, judge, self.secrets, headers, content
+        )
 
 
 def post(
@@ -250,26 +254,27 @@ def post(
 def attempt_once(
     clients: Clients,
     url: str,
-    payload: dict[str, Any] | bytes,
+    payload: dict[str, Any],
     timeout: float,
     judge: Judge,
     secrets: Iterable[str] = (),
     headers: Mapping[str, str] | None = None,
+    content: bytes | None = None,
 ) -> Verdict:
-    """One POST of a payload, judged, within `timeout` seconds in all (plus a second's grace).
-    `headers` may carry a credential (a bot token): it is redacted like the URL. A payload of
-    UTF-8 text (bytes, a heartbeat's) is sent as it is."""
+    """One POST of a payload (JSON; or `content` as plain UTF-8 text), judged, within `timeout`
+    seconds in all (plus a second's grace). `headers` may carry a credential (a bot token): it
+    is redacted like the URL."""
     hidden = [url, *secrets, *(headers or {}).values()]
     try:
         client = clients.for_url(url)
     except Exception as exc:  # noqa: BLE001 - a client that cannot be built is a verdict too
         return _setup_failed(exc, hidden)
-    if isinstance(payload, bytes):
-        body, content_type = payload, "text/plain; charset=utf-8"
-    else:
+    if content is None:
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        content_type = "application/json; charset=utf-8"
-    sent = {"Content-Type": content_type, **(headers or {})}
+        sent = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+    else:
+        body = content
+        sent = {"Content-Type": "text/plain; charset=utf-8", **(headers or {})}
     box: list[Verdict] = []
     worker = threading.Thread(
         target=lambda: box.append(_exchange(client, url, body, sent, timeout, judge, hidden)),

@@ -167,7 +167,7 @@ def _post(
     run.secrets.add_proxies(config.http.proxy, environ)
     with delivery.Clients(config.http, run.transport) as clients:
         verdict = delivery.attempt_once(
-            clients, url, text.encode("utf-8"), timeout, judge, run.secrets
+            clients, url, {}, timeout, judge, run.secrets, content=text.encode("utf-8")
         )
     return None if verdict.disposition == delivery.DELIVERED else verdict
 

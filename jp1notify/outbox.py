@@ -366,7 +366,9 @@ class Sender:
         digestible = [
             r for r in ready if not (r.message.recovery and self._in_thread(channel, r.message))
         ]
-        if len(digestible) > SINGLES_UP_TO:
+        # A kind without digests (a Healthchecks check: one signal per event) gets each message
+        # on its own, in order, at the destination's pace.
+        if channel.digests and len(digestible) > SINGLES_UP_TO:
             try:
                 digest = self._digest(channel, digestible)
             except Exception as exc:  # noqa: BLE001 - send them one by one instead

@@ -695,7 +695,7 @@ def _recover_chart(figures: Figures, language: str) -> str:
     return _hbars("recover", bars, css="rec")
 
 
-def _hbars(name: str, bars: list[tuple[str, float, float, str]], css: str = "bar") -> str:
+def _hbars(name: str, bars: Sequence[tuple[str, float, float, str]], css: str = "bar") -> str:
     """Horizontal bars, one per jobnet: its name (the end of the path, whole in the tooltip), a
     bar of `value` (and a second, amber part), and the figures as text."""
     top = max([a + b for _, a, b, _ in bars] + [1e-9])

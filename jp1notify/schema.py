@@ -66,7 +66,7 @@ def _variable(value: str) -> str:
     if "://" in value or value.startswith("xox"):
         raise ValueError(
             "this is a URL or token, not the name of an environment variable: name the variable "
-            "that holds it (e.g. JP1NOTIFY_WEBHOOK_ALERTS), or use webhook_url / token"
+            "that holds it (e.g. JP1NOTIFY_WEBHOOK_ALERTS), or use webhook_url / token / ping_url"
         )
     bare = value.strip("$%{}")
     if bare != value and bare and all(c.isalnum() or c == "_" for c in bare):
@@ -90,7 +90,7 @@ def _webhook_file(value: str) -> str:
     if "://" in value or value.startswith("xox"):
         raise ValueError(
             "this is a URL or token, not a file path: put it in that file, or use webhook_url / "
-            "token"
+            "token / ping_url"
         )
     return _path(value)
 
@@ -208,6 +208,9 @@ class DestinationModel(_Model):
     token: str | None = None
     token_env: VariableStr | None = None
     token_file: WebhookFileStr | None = None
+    ping_url: str | None = None
+    ping_url_env: VariableStr | None = None
+    ping_url_file: WebhookFileStr | None = None
     channel: ChannelStr | None = None
     api_url: str | None = None
     language: Language | None = None
@@ -227,8 +230,9 @@ class DestinationModel(_Model):
         if self.kind != Kind.SLACK_BOT:
             foreign += [k for k in ("channel", "api_url") if getattr(self, k)]
         if foreign:
-            hint = ' (set kind = "slack_bot" for a bot token)' if key == "webhook_url" else ""
-            raise ValueError(f"{', '.join(foreign)} cannot be used with kind {self.kind!r}{hint}")
+            raise ValueError(
+                f"{', '.join(foreign)} cannot be used with kind {self.kind!r}{_kind_hint(foreign)}"
+            )
         trio = (key, f"{key}_env", f"{key}_file")
         given = [k for k in trio if getattr(self, k)]
         if len(given) != 1:
@@ -240,6 +244,21 @@ class DestinationModel(_Model):
         if self.kind == Kind.SLACK_BOT and not self.channel:
             raise ValueError("kind 'slack_bot' needs channel = \"C0123ABCD\" (the channel ID)")
         return self
+
+
+# What an operator who wrote another kind's key probably meant.
+_KIND_HINTS = {
+    "token": ' (set kind = "slack_bot" for a bot token)',
+    "channel": ' (set kind = "slack_bot" for a bot token)',
+    "api_url": ' (set kind = "slack_bot" for a bot token)',
+    "ping_url": ' (set kind = "healthchecks" for a Healthchecks ping URL)',
+    "webhook_url": ' (kind = "slack_webhook", the default, takes a webhook URL)',
+}
+
+
+def _kind_hint(foreign: list[str]) -> str:
+    first = foreign[0].removesuffix("_env").removesuffix("_file")
+    return _KIND_HINTS.get(first, "")
 
 
 _CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")

@@ -155,7 +155,8 @@ def _destinations(
         except WebhookError as exc:
             state = "NOT readable here" if exc.local else "NOT usable"
             (warnings if exc.local else errors).append(exc.problems[0])
-        kind = "" if dest.kind == "slack_webhook" else f"{dest.kind}, channel {dest.channel}, "
+        kind = "" if dest.kind == "slack_webhook" else f"{dest.kind}, "
+        kind += f"channel {dest.channel}, " if dest.channel else ""
         api = f", API {cut(dest.api_url, 80)}" if dest.api_url else ""
         lines.append(f"  {cut(dest.name)}: {kind}{dest.source.describe()} ({state}){api}")
     return lines, errors, warnings

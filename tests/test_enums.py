@@ -17,6 +17,7 @@ import jp1notify
 from jp1notify import cli, store
 from jp1notify.delivery import Disposition
 from jp1notify.destinations import KINDS, SECRET_KEYS, Kind
+from jp1notify.destinations.healthchecks import SUFFIXES, Signal
 from jp1notify.errors import StoreProblem
 from jp1notify.incidents import State as IncidentState
 from jp1notify.incidents import Step
@@ -36,6 +37,7 @@ MAPPINGS: dict[type[enum.StrEnum], tuple[object, ...] | str] = {
     EventOutcome: "stored and shown as is; history shows any outcome but routed with its rule",
     Stop: "logged as is (stopped=...)",
     Kind: (SECRET_KEYS, KINDS),  # each kind's secret key; the config's allowed values
+    Signal: (SUFFIXES,),  # each Healthchecks signal's path
     IncidentState: "stored as is; rendering tells open from resolved",
     Step: "incidents.facts and store._place act on each member (test_incidents)",
 }

@@ -196,3 +196,24 @@ def test_the_frozen_app_threads_an_incident_at_a_bot_destination(app, cwd, tmp_p
         assert "[RESOLVED]" in parent.current["text"]
     finally:
         api.close()
+
+
+def test_the_frozen_app_pings_a_healthchecks_check(app, cwd):
+    """The healthchecks kind is imported only when needed: the frozen folder must carry it."""
+    from fakehc import CHECK, FakeHealthchecks
+
+    hc = FakeHealthchecks()
+    try:
+        (app / "config" / "jp1notify.toml").write_text(
+            '[destinations.hc]\nkind = "healthchecks"\nping_url_env = "PING_URL"\n'
+            '[[routes]]\ndestination = "hc"\n',
+            encoding="utf-8",
+        )
+        started = event_env(EVID="4102:0", EVMSG="KAVS0260-I jobnet (AJSROOT1:/PROD/NIGHT:@A5)")
+        result = run_app(app, [], bare_env(PING_URL=hc.url(), **started), cwd)
+        assert result.returncode == 0, result.stderr
+        (ping,) = hc.accepted()
+        assert ping.signal == "start" and ping.rid and b"/PROD/NIGHT" in ping.body
+        assert CHECK not in result.stdout + result.stderr
+    finally:
+        hc.close()

@@ -4,7 +4,8 @@ A configured destination (`[destinations.NAME]`) has a `kind`; each kind lives i
 here and implements `Channel`:
 
 - `render(item)`: the payload of one message, a pure function of the item (dry run and sending);
-- `render_digest(items)`: many messages in one payload (storms);
+- `render_digest(items)`: many messages in one payload (storms), for kinds whose `digests` is
+  True (a Healthchecks check takes one signal per event: its pings go out one by one);
 - `deliver(http, item, thread, timeout)`: send one message, maybe in several requests (a bot
   updates the incident's parent message, then replies in its thread), and say what came of it
   (`Sent`: a `Verdict` and, for kinds that thread, the parent message to remember);
@@ -39,13 +40,18 @@ class Kind(StrEnum):
 
     SLACK_WEBHOOK = "slack_webhook"
     SLACK_BOT = "slack_bot"
+    HEALTHCHECKS = "healthchecks"
 
 
 KINDS = tuple(k.value for k in Kind)
 # Kinds that update a posted message and reply in its thread (their Channel.threads is True).
 THREADING = frozenset({Kind.SLACK_BOT})
 # The secret each kind is given in one of three ways: `<key>`, `<key>_env`, `<key>_file`.
-SECRET_KEYS = {Kind.SLACK_WEBHOOK: "webhook_url", Kind.SLACK_BOT: "token"}
+SECRET_KEYS = {
+    Kind.SLACK_WEBHOOK: "webhook_url",
+    Kind.SLACK_BOT: "token",
+    Kind.HEALTHCHECKS: "ping_url",
+}
 
 
 class Item(NamedTuple):
@@ -83,6 +89,7 @@ class Channel(Protocol):
 
     name: str
     threads: bool  # can update a posted message and reply in its thread
+    digests: bool  # can carry many events in one message (a storm's digest)
 
     def render(self, item: Item) -> Rendered: ...
 
@@ -100,6 +107,10 @@ def channel_for(destination: Destination, config: Config, secret: str) -> Channe
         from jp1notify.destinations.slack_bot import SlackBot
 
         return SlackBot(destination, config, secret)
+    if destination.kind == Kind.HEALTHCHECKS:
+        from jp1notify.destinations.healthchecks import Healthchecks
+
+        return Healthchecks(destination, config, secret)
     from jp1notify.destinations.slack_webhook import SlackWebhook
 
     return SlackWebhook(destination, config, secret)

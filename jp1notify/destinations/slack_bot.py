@@ -116,6 +116,7 @@ class SlackBot:
     """A destination of kind slack_bot, holding its token."""
 
     threads = True
+    digests = True
 
     def __init__(self, destination: Destination, config: Config, token: str) -> None:
         self.name = destination.name

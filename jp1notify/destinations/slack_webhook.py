@@ -56,6 +56,7 @@ class SlackWebhook:
     """A destination of kind slack_webhook, holding its webhook URL."""
 
     threads = False
+    digests = True
 
     def __init__(self, destination: Destination, config: Config, url: str) -> None:
         self.name = destination.name
