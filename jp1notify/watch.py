@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time as clock
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -233,7 +234,10 @@ def _record(
     )
     route = f"expect {expectation.name}"
     messages = [NewMessage(d, route, expectation.mentions) for d in expectation.destinations]
-    recorded = store.record(record, messages, now, facts(event, expectation.level, due.timestamp()))
+    # received now (real time, as history shows it), even when --now evaluates another moment
+    recorded = store.record(
+        record, messages, clock.time(), facts(event, expectation.level, due.timestamp())
+    )
     return not recorded.duplicate
 
 
@@ -297,19 +301,20 @@ def watch(
 ) -> Outcome:
     """Check the expectations at `now`; record the missed runs' alerts and send what is queued
     (a dry run records and sends nothing and prints what it would post)."""
-    import time as clock
-
     from jp1notify.notify import Ending, Outcome, drain, drain_problem, with_store
 
-    def work(store: Store) -> tuple[list[Verdict], Any]:
+    def work(store: Store) -> tuple[list[Verdict], Any, int]:
+        from jp1notify.store import State
+
         verdicts = check(config, store, now, record=not dry_run)
         if dry_run:
-            return verdicts, None
+            return verdicts, None, 0
         store.set_meta(WATCHED_KEY, repr(clock.time()))
-        return verdicts, drain(run, store, config, environ, eager=True)
+        report = drain(run, store, config, environ, eager=True)
+        return verdicts, report, store.counts().get(State.PENDING, 0)
 
     try:
-        verdicts, report = with_store(run, config, work)
+        verdicts, report, pending = with_store(run, config, work)
     except StoreError as exc:
         run.say(f"{exc}; expectations were not checked")
         from jp1notify.notify import store_ending
@@ -323,6 +328,11 @@ def watch(
             run.say(describe(verdict, config.timezone))
     if not config.expectations:
         run.say("no [[expect]] entries in the config: nothing to check (queued messages sent)")
+    if report is not None and report.holder and (report.sent or report.retry_reasons):
+        last = f"; last failure: {report.retry_reasons[-1]}" if report.retry_reasons else ""
+        run.say(
+            f"watch: {report.sent} messages sent in {report.posts} posts; {pending} pending{last}"
+        )
     details: dict[str, object] = {
         "checked": len(verdicts),
         "missed": sum(v.missed for v in verdicts),

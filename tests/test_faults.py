@@ -338,7 +338,7 @@ def test_a_store_locked_by_another_process_gives_a_clear_message_and_exit_75(sit
     for thread in threads:
         thread.start()
     threads[0].join()
-    time.sleep(5)  # past the send's first busy timeout too
+    time.sleep(12)  # past the send's first busy timeout too, even if it started slowly
     holder.execute("ROLLBACK")
     holder.close()
     threads[1].join()

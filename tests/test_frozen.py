@@ -217,3 +217,32 @@ def test_the_frozen_app_pings_a_healthchecks_check(app, cwd):
         assert CHECK not in result.stdout + result.stderr
     finally:
         hc.close()
+
+
+def test_the_frozen_app_watches_expected_runs_pings_and_reports(app, cwd, slack: FakeSlack):
+    """watch, the heartbeat and report are imported only by their commands: the frozen folder
+    must carry them (build/pyinstaller.spec hiddenimports)."""
+    from fakeping import FakePing
+
+    ping = FakePing()
+    try:
+        (app / "config" / "jp1notify.toml").write_text(
+            '[message]\ntimezone = "Asia/Tokyo"\n'
+            '[destinations.alerts]\nwebhook_url_env = "HOOK"\n'
+            '[[routes]]\ndestination = "alerts"\n'
+            '[[expect]]\nname = "nightly"\nunits = ["/PROD/NIGHT"]\nby = "06:00"\n'
+            'destination = "alerts"\n'
+            '[heartbeat]\nurl_env = "BEAT"\n',
+            encoding="utf-8",
+        )
+        env = bare_env(HOOK=slack.url("alerts"), BEAT=ping.url)
+        result = run_app(app, ["watch", "--now", "2026-11-24T06:30"], env, cwd)
+        assert result.returncode == 0, result.stderr
+        (alert,) = slack.payloads("alerts")
+        assert "Expected run missing" in json.dumps(alert) and "/PROD/NIGHT" in json.dumps(alert)
+        assert len(ping.pings) == 1
+        report = run_app(app, ["report", "--json", "--now", "2026-11-24T12:00"], env, cwd)
+        assert report.returncode == 0, report.stderr
+        assert "/PROD/NIGHT" in report.stdout
+    finally:
+        ping.close()
