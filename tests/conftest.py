@@ -87,6 +87,29 @@ def event_env(**values: Any) -> dict[str, str]:
     return {k: v for k, v in base.items() if v != "None"}
 
 
+# EVMSG of JP1/AJS3 jobnet events as a Japanese manager sends them; {unit} is
+# `service:/path:@exec-id`.
+JOBNET_MESSAGES = {
+    "4102": "KAVS0260-I ジョブネット({unit})が開始しました",
+    "4103": "KAVS0261-I ジョブネット({unit})が正常終了しました",
+    "4104": "KAVS0262-E ジョブネット({unit})が異常終了しました",
+    "4108": "KAVS0268-W ジョブネット({unit})が警告終了しました",
+}
+
+
+def jobnet_env(
+    event_id: str, path: str, exec_id: str, date: str, time: str, service: str = "AJSROOT1"
+) -> dict[str, str]:
+    """The variables of a jobnet event (4102 start, 4103/4104/4108 end) at EVDATE/EVTIME."""
+    return {
+        "EVID": f"{event_id}:0",
+        "EVMSG": JOBNET_MESSAGES[event_id].format(unit=f"{service}:{path}:{exec_id}"),
+        "EVDATE": date,
+        "EVTIME": time,
+        "EVHOST": "jp1mgr01",
+    }
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -14,15 +14,11 @@ import pytest
 from jp1notify.config import DurationSettings
 from jp1notify.runs import Run, assess, loads, raise_level, run_text, short_text
 
-from conftest import MINIMAL, clean_env, make_config, run
+from conftest import JOBNET_MESSAGES, MINIMAL, clean_env, make_config, run
 from fakeslack import FakeSlack
 
 JOBNET = "/PROD/NIGHTLY"
-MESSAGES = {
-    "4102": "KAVS0260-I ジョブネット({unit})が開始しました",
-    "4103": "KAVS0261-I ジョブネット({unit})が正常終了しました",
-    "4104": "KAVS0262-E ジョブネット({unit})が異常終了しました",
-}
+MESSAGES = JOBNET_MESSAGES
 # Starts are recorded but not posted; with `quiet_ends`, normal ends that are not slow neither
 # (the pattern docs/operators.md suggests). A slow run is a warning: the "warnings" route.
 CONFIG = """

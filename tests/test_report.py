@@ -20,7 +20,7 @@ from jp1notify.config import Destination, WebhookSource
 from jp1notify.store import EventRecord, Store
 
 import fakeslack
-from conftest import MINIMAL, clean_env, make_config, run
+from conftest import JOBNET_MESSAGES, MINIMAL, clean_env, make_config, run
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = "2026-11-29T09:00+09:00"  # the end of the period; --since 7d: from 11/22 09:00
@@ -45,12 +45,7 @@ destination = "alerts"
 data_dir = "data"
 """
 
-MESSAGES = {
-    "4102": "KAVS0260-I ジョブネット({unit})が開始しました",
-    "4103": "KAVS0261-I ジョブネット({unit})が正常終了しました",
-    "4104": "KAVS0262-E ジョブネット({unit})が異常終了しました",
-    "4108": "KAVS0268-W ジョブネット({unit})が警告終了しました",
-}
+MESSAGES = JOBNET_MESSAGES
 
 
 def _events() -> list[tuple[str, str, str, str, str]]:
@@ -132,7 +127,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 def _record_missed(data_dir: Path, jobnet: str, deadline: datetime) -> None:
-    """A missed run as `jp1notify watch` records it (the lead's watch.py; until it lands, here)."""
+    """A missed run as `jp1notify watch` records it, without its incident (tests/test_watch.py has
+    the report of runs watch alerted itself)."""
     at = deadline.timestamp()
     event = {"event_id": "MISSED", "unit": {"path": jobnet}, "message": "no normal end by 06:00"}
     record = EventRecord(

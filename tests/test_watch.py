@@ -17,7 +17,7 @@ from jp1notify.patterns import compile_unit_pattern
 from jp1notify.watch import deadline, expected_jobnets
 
 import fakeslack
-from conftest import clean_env, run
+from conftest import clean_env, jobnet_env, run
 
 CONFIG = """
 [message]
@@ -51,18 +51,8 @@ mention = "channel"
 
 
 def jobnet_event(kind: str, path: str, exec_id: str, date: str, time: str) -> dict[str, str]:
-    evid, text = {
-        "normal": ("4103:0", "KAVS0261-I ジョブネット({unit})が正常終了しました"),
-        "abnormal": ("4104:0", "KAVS0262-E ジョブネット({unit})が異常終了しました"),
-        "start": ("4102:0", "KAVS0260-I ジョブネット({unit})が開始しました"),
-    }[kind]
-    return {
-        "EVID": evid,
-        "EVMSG": text.format(unit=f"AJSROOT1:{path}:{exec_id}"),
-        "EVDATE": date,
-        "EVTIME": time,
-        "EVHOST": "jp1mgr01",
-    }
+    event_id = {"start": "4102", "normal": "4103", "abnormal": "4104"}[kind]
+    return jobnet_env(event_id, path, exec_id, date, time)
 
 
 class Site:
@@ -351,3 +341,15 @@ def test_an_unreachable_heartbeat_changes_no_exit_code_of_watch(site):
     assert result.returncode == 0, result.stderr
     assert "heartbeat" in result.stderr.lower()
     assert len(site.alerts()) == 1  # the missed run went out all the same
+
+
+def test_the_weekly_report_counts_the_missed_runs_watch_alerted(site):
+    site.watch("2026-11-24T06:05")
+    site.watch("2026-11-25T06:05")
+    site.send("normal", "/PROD/NIGHTLY/LOAD", "2026/11/25", "08:00:00", "@A101")
+    report = run(["report", "--json", "--now", "2026-11-26T00:00"], site.env())
+    assert report.returncode == 0, report.stderr
+    (jobnet,) = json.loads(report.stdout)["jobnets"]
+    assert jobnet["jobnet"] == "/PROD/NIGHTLY/LOAD" and jobnet["missed_runs"] == 2
+    assert jobnet["incidents"] == 1 and jobnet["open_incidents"] == 0
+    assert jobnet["downtime_seconds"] == 26 * 3600  # from the first deadline to the late end
