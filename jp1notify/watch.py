@@ -69,16 +69,19 @@ class Verdict(NamedTuple):
 def parse_now(text: str, zone: tzinfo | None) -> float:
     """`--now`: an ISO date-time; without an offset it is read in [message].timezone (the
     zone of `by`), else this machine's zone."""
+    from jp1notify.history import in_range
+
     try:
         moment = datetime.fromisoformat(text.strip())
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=zone) if zone else moment.astimezone()
-        return moment.timestamp()
+        epoch = moment.timestamp()
     except (ValueError, OverflowError, OSError):
         raise HistoryError(
             f"--now {cut(repr(text), 60)}: give a date and time like 2026-11-24T07:00 (read in "
             "message.timezone) or 2026-11-24T07:00+09:00"
         ) from None
+    return in_range(epoch, f"--now {text}")
 
 
 def deadline(expectation: Expectation, now: float, zone: tzinfo | None) -> Deadline:
