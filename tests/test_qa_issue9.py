@@ -3,6 +3,7 @@ problem found by attacking the installed command, and stays as its regression te
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -89,3 +90,41 @@ def test_a_moment_out_of_range_is_a_usage_error_not_a_traceback(site, args):
     code, _, err = site.cli(*args)
     assert code == 64, err
     assert "between the years 2000 and 9000" in err
+
+
+# -- durations: execution IDs come back, events arrive out of order --------------------------------
+
+
+@pytest.fixture
+def runs_site(tmp_path: Path):
+    from test_durations import Site as DurationSite
+
+    slack = fakeslack.FakeSlack()
+    yield DurationSite(tmp_path, slack)
+    slack.close()
+
+
+def test_a_reused_execution_id_is_not_measured_from_an_earlier_runs_start(runs_site):
+    """JP1 execution IDs cycle, and each event is its own process (a start may be recorded after
+    its end): a normal end whose own start is not recorded (yet) was measured from the start of
+    an earlier run with the same ID, weeks before, flagged slow and raised to a warning, and its
+    weeks-long "duration" then made every later run look fast."""
+    runs_site.configure(quiet_ends=False)
+    runs_site.history(3)  # @A1..@A3, 10 min each, 18th to 20th
+    runs_site.send("4102", "@A9", "2026/10/01", "02:00:00")  # an old run of @A9 ...
+    runs_site.send("4104", "@A9", "2026/10/01", "02:05:00")  # ... that ended abnormally
+    runs_site.send("4103", "@A1", "2026/11/22", "02:10:00")  # @A1 again: its start not seen
+    runs_site.send("4103", "@A9", "2026/11/23", "02:10:00")  # @A9 again, its start arrives late
+    runs_site.send("4102", "@A9", "2026/11/23", "02:00:00")
+    runs_site.send("4102", "@A7", "2026/11/24", "02:20:00")  # a clock step: start after end
+    runs_site.send("4103", "@A7", "2026/11/24", "02:10:00")
+    assert runs_site.posts("warn") == []  # none raised to a warning
+    with runs_site.db() as db:
+        ends = db.execute(
+            "SELECT exec_id, level, duration FROM events WHERE event_id = '4103' ORDER BY id"
+        ).fetchall()
+    measured = [("@A1", "success", 600.0), ("@A2", "success", 600.0), ("@A3", "success", 600.0)]
+    assert ends == [*measured, ("@A1", "success", None), ("@A9", "success", None)] + [
+        ("@A7", "success", None)
+    ]
+    assert not any("Run time" in json.dumps(p) for p in runs_site.posts("all")[-3:])
