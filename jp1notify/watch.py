@@ -196,10 +196,9 @@ def check(config: Config, store: Store, now: float, record: bool) -> list[Verdic
             if verdict.missed:
                 key = missed_key(expectation, jobnet, window.due)
                 known = store.has_event(key)
-                alerted = not known and (
-                    not record or _record(config, store, expectation, jobnet, window.due, key, now)
-                )
-                verdict = verdict._replace(alerted=alerted, known=known)
+                if record and not known:  # False: another watch recorded it meanwhile
+                    known = not _record(config, store, expectation, jobnet, window.due, key, now)
+                verdict = verdict._replace(alerted=not known, known=known)
             verdicts.append(verdict)
     return verdicts
 
@@ -251,9 +250,7 @@ def describe(verdict: Verdict, zone: tzinfo | None) -> str:
         return f"{head}: ended normally {ended}{late}, deadline {due}"
     if verdict.known:
         return f"{head}: MISSED deadline {due}; alerted already"
-    return (
-        f"{head}: MISSED deadline {due}; alert {'recorded' if verdict.alerted else 'NOT recorded'}"
-    )
+    return f"{head}: MISSED deadline {due}; alert recorded"
 
 
 def dry_report(config: Config, verdicts: Sequence[Verdict]) -> dict[str, Any]:

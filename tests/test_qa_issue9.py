@@ -128,3 +128,33 @@ def test_a_reused_execution_id_is_not_measured_from_an_earlier_runs_start(runs_s
         ("@A7", "success", None)
     ]
     assert not any("Run time" in json.dumps(p) for p in runs_site.posts("all")[-3:])
+
+
+# -- watch -----------------------------------------------------------------------------------------
+
+
+def test_watches_at_once_post_one_alert_and_none_says_it_was_not_recorded(site):
+    """Task Scheduler starts a watch while the last one still runs: of several at once exactly
+    one records the alert; the others said "alert NOT recorded" (it was, by the first)."""
+    import subprocess
+
+    from conftest import jp1notify_command
+
+    procs = [
+        subprocess.Popen(
+            [*jp1notify_command(), "watch", "--now", "2026-11-24T06:05"],
+            env=site.env(),
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+        for _ in range(6)
+    ]
+    said = [(p.communicate(timeout=60)[1], p.returncode) for p in procs]
+    assert [code for _, code in said] == [0] * 6
+    lines = [line for err, _ in said for line in err.splitlines() if "MISSED" in line]
+    assert len(lines) == 6, said
+    assert sum(line.endswith("alert recorded") for line in lines) == 1, lines
+    assert all(line.endswith(("alert recorded", "alerted already")) for line in lines), lines
+    assert len(site.hook.payloads("alerts")) == 1
+    assert len(site.rows("SELECT 1 FROM events WHERE event_id = 'MISSED'")) == 1
