@@ -961,7 +961,8 @@ def expect_snippet(figures: Figures, language: str, destination: str) -> str:
 
 
 def _toml(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    """A TOML basic string: JSON's escapes are TOML's, but TOML also forbids a raw DEL."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 # -- the commands -------------------------------------------------------------------------------

@@ -158,3 +158,23 @@ def test_watches_at_once_post_one_alert_and_none_says_it_was_not_recorded(site):
     assert all(line.endswith(("alert recorded", "alerted already")) for line in lines), lines
     assert len(site.hook.payloads("alerts")) == 1
     assert len(site.rows("SELECT 1 FROM events WHERE event_id = 'MISSED'")) == 1
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+
+def test_the_expect_snippet_of_a_hostile_jobnet_name_is_valid_toml_for_that_jobnet(site):
+    """A unit name is input JP1 took from anyone: one with a DEL character made `history
+    --stats` suggest an [[expect]] entry that no TOML parser reads (TOML forbids a raw DEL)."""
+    import tomllib
+
+    from jp1notify.patterns import compile_unit_pattern
+
+    jobnet = '/PROD/A\x7fB"\\</td>\tC'
+    for day in (21, 22, 23):
+        site.send("normal", jobnet, f"2026/11/{day}", "05:00:00")
+    code, out, err = site.cli("history", "--stats", "--now", "2026-11-24T00:00")
+    assert code == 0, err
+    (entry,) = tomllib.loads(out[out.index("\n[[expect]]\n") :])["expect"]
+    assert entry["units"] == [jobnet] and entry["by"] == "05:30"
+    assert compile_unit_pattern(entry["units"][0]).matches(jobnet)
