@@ -21,6 +21,20 @@ from jp1notify.text import cut
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DATE_TIME = "%Y/%m/%d %H:%M:%S"  # as JP1 writes EVDATE and EVTIME
+# The moments a --now or a report's --since may name: Windows' localtime() refuses a negative
+# epoch, and a day or a time zone added to a date near year 1 or 9999 overflows (a traceback).
+EARLIEST = 946684800.0  # 2000-01-01T00:00Z
+LATEST = 221845392000.0  # 9000-01-01T00:00Z
+
+
+def in_range(epoch: float, text: str) -> float:
+    """`epoch` if it lies between EARLIEST and LATEST; else a HistoryError naming `text`."""
+    if not EARLIEST <= epoch <= LATEST:
+        raise HistoryError(
+            f"{cut(repr(text), 60)} is not a time jp1notify can use: give one between the years "
+            "2000 and 9000"
+        )
+    return epoch
 
 
 def parse_since(text: str, now: float) -> float:

@@ -201,10 +201,12 @@ def _read_run(run: Invocation, config: Config, event: Event) -> Run | None:
 
     assert event.jobnet and event.unit.exec_id
     jobnet, service = event.jobnet, event.unit.service
+    moment = event_datetime(event, config.timezone)
+    ended = moment.timestamp() if moment else time.time()
     try:
         store = Store.open(config.outbox.data_dir)
         try:
-            started = store.run_started(jobnet, service, event.unit.exec_id)
+            started = store.run_started(jobnet, service, event.unit.exec_id, ended)
             previous = (
                 store.previous_durations(jobnet, service, config.durations.runs)
                 if started is not None
@@ -217,9 +219,7 @@ def _read_run(run: Invocation, config: Config, event: Event) -> Run | None:
         return None
     if started is None:
         return None
-    moment = event_datetime(event, config.timezone)
-    ended = moment.timestamp() if moment else time.time()
-    return assess(max(0.0, ended - started), previous, config.durations)
+    return assess(ended - started, previous, config.durations)
 
 
 def _context_hold(config: Config, classification: Classification, decision: Decision) -> float:

@@ -961,7 +961,8 @@ def expect_snippet(figures: Figures, language: str, destination: str) -> str:
 
 
 def _toml(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    """A TOML basic string: JSON's escapes are TOML's, but TOML also forbids a raw DEL."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 # -- the commands -------------------------------------------------------------------------------
@@ -970,18 +971,19 @@ def _toml(text: str) -> str:
 def parse_moment(text: str, now: float, zone: tzinfo | None) -> float:
     """--since and --now: a duration back from `now` (`7d`, `24h`) or an ISO date/time; one
     without an offset is in [message] timezone (the report's days are that zone's)."""
-    from jp1notify.history import parse_since
+    from jp1notify.history import in_range, parse_since
 
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        return parse_since(text, now)  # a duration, or the accepted forms in its error
+        return in_range(parse_since(text, now), text)  # a duration, or the forms in its error
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone) if zone else moment.astimezone()
     try:
-        return moment.timestamp()
+        epoch = moment.timestamp()
     except (OverflowError, OSError, ValueError):
         raise HistoryError(f"{cut(repr(text), 60)} is not a time this machine can use") from None
+    return in_range(epoch, text)
 
 
 def load_figures(config: Config, since_text: str, now_text: str | None) -> Figures:

@@ -1175,9 +1175,11 @@ class Store:
     # -- run times (runs.py): read before routing a jobnet's end event ---------------------------
 
     @_guarded
-    def run_started(self, jobnet: str, service: str | None, exec_id: str) -> float | None:
-        """When the run `exec_id` of `jobnet` started (its latest start event), or None."""
-        return started_at(self.db, jobnet, service, exec_id)
+    def run_started(
+        self, jobnet: str, service: str | None, exec_id: str, ended: float
+    ) -> float | None:
+        """When the run `exec_id` of `jobnet` that ended at `ended` started, or None."""
+        return started_at(self.db, jobnet, service, exec_id, ended)
 
     @_guarded
     def previous_durations(self, jobnet: str, service: str | None, limit: int) -> list[float]:
@@ -1440,25 +1442,34 @@ def _duration(db: sqlite3.Connection, event: EventRecord, now: float) -> float |
 
     if event.event_id not in END_EVENTS or not event.jobnet or not event.exec_id:
         return None
-    started = started_at(db, event.jobnet, event.service, event.exec_id)
-    if started is None:
-        return None
     ended = event.at if event.at is not None else now
-    return max(0.0, ended - started)
+    started = started_at(db, event.jobnet, event.service, event.exec_id, ended)
+    return None if started is None else ended - started
 
 
 def started_at(
-    db: sqlite3.Connection, jobnet: str, service: str | None, exec_id: str
+    db: sqlite3.Connection, jobnet: str, service: str | None, exec_id: str, ended: float
 ) -> float | None:
-    """When the run `exec_id` of `jobnet` started (its latest start event's own time), or None.
+    """When the run `exec_id` of `jobnet` that ended at `ended` started (its latest start event's
+    own time), or None. The start must lie at or before the end and after any earlier end of that
+    execution ID: JP1 reuses execution IDs and each event is its own process, so an end whose
+    start is late (or lost) must not be measured from another run's start, weeks before.
     An event that named no scheduler service matches any service's, as for incidents."""
-    from jp1notify.runs import START_EVENT
+    from jp1notify.runs import END_EVENTS, START_EVENT
 
+    same_run = (
+        "jobnet = ? AND exec_id = ? AND (service IS NULL OR ? IS NULL OR service = ?)"
+        f" AND event_id IN ({','.join('?' * len(END_EVENTS))})"
+    )
+    run = (jobnet, exec_id, service, service)
     row = db.execute(
         "SELECT COALESCE(at, received_at) FROM events WHERE jobnet = ? AND event_id = ?"
         " AND exec_id = ? AND (service IS NULL OR ? IS NULL OR service = ?)"
+        " AND COALESCE(at, received_at) <= ? AND COALESCE(at, received_at) >"
+        f" (SELECT COALESCE(MAX(COALESCE(at, received_at)), -1) FROM events WHERE {same_run}"
+        "  AND COALESCE(at, received_at) < ?)"
         " ORDER BY id DESC LIMIT 1",
-        (jobnet, START_EVENT, exec_id, service, service),
+        (jobnet, START_EVENT, exec_id, service, service, ended, *run, *sorted(END_EVENTS), ended),
     ).fetchone()
     return row[0] if row else None
 

@@ -70,16 +70,19 @@ class Verdict(NamedTuple):
 def parse_now(text: str, zone: tzinfo | None) -> float:
     """`--now`: an ISO date-time; without an offset it is read in [message].timezone (the
     zone of `by`), else this machine's zone."""
+    from jp1notify.history import in_range
+
     try:
         moment = datetime.fromisoformat(text.strip())
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=zone) if zone else moment.astimezone()
-        return moment.timestamp()
+        epoch = moment.timestamp()
     except (ValueError, OverflowError, OSError):
         raise HistoryError(
             f"--now {cut(repr(text), 60)}: give a date and time like 2026-11-24T07:00 (read in "
             "message.timezone) or 2026-11-24T07:00+09:00"
         ) from None
+    return in_range(epoch, f"--now {text}")
 
 
 def deadline(expectation: Expectation, now: float, zone: tzinfo | None) -> Deadline:
@@ -194,10 +197,9 @@ def check(config: Config, store: Store, now: float, record: bool) -> list[Verdic
             if verdict.missed:
                 key = missed_key(expectation, jobnet, window.due)
                 known = store.has_event(key)
-                alerted = not known and (
-                    not record or _record(config, store, expectation, jobnet, window.due, key, now)
-                )
-                verdict = verdict._replace(alerted=alerted, known=known)
+                if record and not known:  # False: another watch recorded it meanwhile
+                    known = not _record(config, store, expectation, jobnet, window.due, key, now)
+                verdict = verdict._replace(alerted=not known, known=known)
             verdicts.append(verdict)
     return verdicts
 
@@ -252,9 +254,7 @@ def describe(verdict: Verdict, zone: tzinfo | None) -> str:
         return f"{head}: ended normally {ended}{late}, deadline {due}"
     if verdict.known:
         return f"{head}: MISSED deadline {due}; alerted already"
-    return (
-        f"{head}: MISSED deadline {due}; alert {'recorded' if verdict.alerted else 'NOT recorded'}"
-    )
+    return f"{head}: MISSED deadline {due}; alert recorded"
 
 
 def dry_report(config: Config, verdicts: Sequence[Verdict]) -> dict[str, Any]:

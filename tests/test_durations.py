@@ -278,8 +278,9 @@ def test_previous_durations_reads_normal_ends_newest_first_through_the_index(tmp
     record("4103", "@B1", 6 * 86400.0 + 60, service="AJSROOT2")  # another service's jobnet
     assert store.previous_durations(JOBNET, "AJSROOT1", 3) == [780.0, 720.0, 660.0]
     assert store.previous_durations(JOBNET, None, 2) == [60.0, 780.0]  # none named: any
-    assert store.run_started(JOBNET, "AJSROOT1", "@A5") == 5 * 86400.0
-    assert store.run_started(JOBNET, "AJSROOT1", "@A9") is None
+    assert store.run_started(JOBNET, "AJSROOT1", "@A5", 5 * 86400.0 + 3600) == 5 * 86400.0
+    assert store.run_started(JOBNET, "AJSROOT1", "@A5", 5 * 86400.0 + 7200) is None  # ended
+    assert store.run_started(JOBNET, "AJSROOT1", "@A9", 9 * 86400.0) is None
     plan = " ".join(
         row[-1]
         for row in store.db.execute(
