@@ -739,12 +739,12 @@ class _Builder:
         mentions = (self._mention(f"{key} mention", x) for x in r["mention"])
         return Route(
             name=r["name"] or default_name("routes", i),
-            matcher=self._matcher(key, r),
+            matcher=self._windows(key, r),
             destinations=tuple(r["destination"]),
             mentions=tuple(filter(None, mentions)),
             continue_=r["continue"],
             recovery=r.get("recovery", True),
-        )._replace(matcher=self._windows(key, r))
+        )
 
     def _windows(self, key: str, r: dict[str, Any]) -> Matcher:
         """A route's conditions with its time windows (schema checked their form)."""
