@@ -111,6 +111,15 @@ def assert_no_routing_key(config: Path, *results: subprocess.CompletedProcess[st
 # -- through the installed command -----------------------------------------------------------
 
 
+def test_recovery_false_never_keeps_an_alert_open(setup, pager, slack):
+    """`recovery = false` quiets webhook destinations; PagerDuty's alert would page for ever."""
+    config, write, env = setup
+    write(window=NIGHT + "\nrecovery = false")
+    for event in (env("4104", "23:10:00"), env("4103", "23:50:00")):
+        assert run([], event).returncode == 0
+    assert [e["event_action"] for e in pager.accepted()] == ["trigger", "resolve"]
+
+
 def test_an_incident_is_one_alert_triggered_twice_then_resolved(setup, pager, slack):
     """Three processes, three events: the abnormal end opens the alert, the rerun's warning end
     joins it (same key), the normal end the next morning (outside the route's hours) resolves

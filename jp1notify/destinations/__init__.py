@@ -47,6 +47,9 @@ class Kind(StrEnum):
 KINDS = tuple(k.value for k in Kind)
 # Kinds that update a posted message and reply in its thread (their Channel.threads is True).
 THREADING = frozenset({Kind.SLACK_BOT})
+# Kinds that keep an incident open at the destination (a parent message, an alert): they are
+# always told the recovery, whatever a route's `recovery = false` says, else it stays open there.
+ALWAYS_RESOLVED = frozenset({Kind.SLACK_BOT, Kind.PAGERDUTY})
 # The secret each kind is given in one of three ways: `<key>`, `<key>_env`, `<key>_file`.
 SECRET_KEYS = {
     Kind.SLACK_WEBHOOK: "webhook_url",
