@@ -91,6 +91,7 @@ class Destination(NamedTuple):
     kind: str = "slack_webhook"  # destinations.Kind
     channel: str | None = None  # slack_bot: the channel ID
     api_url: str | None = None  # slack_bot: the Web API's base URL (None: Slack's)
+    headers: tuple[str, ...] = ()  # webhook: names of extra headers (values: read_headers)
 
 
 class HttpSettings(NamedTuple):
@@ -325,9 +326,11 @@ def _without_secrets(validated: dict[str, Any]) -> dict[str, Any]:
     They are read from the config file when needed (`_literal_secret`, `_from_cache`)."""
     data: dict[str, Any] = json.loads(json.dumps(validated))
     for destination in data.get("destinations", {}).values():
-        for key in ("webhook_url", "token", "ping_url"):
+        for key in ("webhook_url", "token", "ping_url", "url"):
             if destination.get(key):
                 destination[key] = IN_CONFIG_FILE
+        for name in destination.get("headers") or {}:  # webhook headers: secrets too
+            destination["headers"][name] = IN_CONFIG_FILE
     if (data.get("heartbeat") or {}).get("url"):
         data["heartbeat"]["url"] = IN_CONFIG_FILE
     http = data.get("http", {})
@@ -356,7 +359,16 @@ def read_secret(
     naming the key to fix, never echoing the value."""
     value = _resolve_secret(destination, config, environ)
     secrets.add(value)
+    for header in read_headers(destination, config).values():
+        secrets.add(header)
     return value
+
+
+def read_headers(destination: Destination, config: Config) -> dict[str, str]:
+    """A webhook destination's extra headers (`headers`), read from the config file now: their
+    values are secrets (an Authorization header), never cached (`_without_secrets`)."""
+    literal = ("destinations", destination.name, "headers")
+    return {name: _literal_secret(config.path, *literal, name) for name in destination.headers}
 
 
 def _resolve_secret(destination: Destination, config: Config, environ: Mapping[str, str]) -> str:
@@ -417,7 +429,7 @@ def resolve_webhook(destination: Destination, config: Config, environ: Mapping[s
     return _resolve_secret(destination, config, environ)
 
 
-_SECRET_NAMES = {"webhook_url": "webhook URL", "ping_url": "ping URL"}
+_SECRET_NAMES = {"webhook_url": "webhook URL", "ping_url": "ping URL", "url": "URL"}
 
 
 def _check_secret(key: str, value: str) -> str | None:
@@ -426,6 +438,9 @@ def _check_secret(key: str, value: str) -> str | None:
         return check_webhook_url(value)
     if key == "ping_url":
         return check_ping_url(value)
+    if key == "url":  # kind webhook: any HTTPS endpoint
+        problem = check_webhook_url(value)
+        return problem and problem.replace("hooks.slack.com/services/...", "example.com/hook")
     return check_token(value)
 
 
@@ -833,6 +848,7 @@ class _Builder:
             kind.value,
             d.get("channel") or None,
             api_url,
+            tuple(d.get("headers") or ()),
         )
 
     def _source(self, name: str, d: dict[str, Any], key: str) -> WebhookSource:
