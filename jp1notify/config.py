@@ -360,8 +360,15 @@ def read_secret(
     value = _resolve_secret(destination, config, environ)
     secrets.add(value)
     for header in read_headers(destination, config).values():
-        secrets.add(header)
+        for part in (header, *header.split()):  # "Bearer <token>": the token alone too
+            if len(part) >= HEADER_SECRET_MIN:
+                secrets.add(part)
     return value
+
+
+# A webhook header's value (or a word of it) this long is a secret; shorter ones ("jp1", "ops")
+# would blank ordinary words out of every line written, and are no credential anyway.
+HEADER_SECRET_MIN = 8
 
 
 def read_headers(destination: Destination, config: Config) -> dict[str, str]:

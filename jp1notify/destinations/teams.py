@@ -67,9 +67,13 @@ CUT_MARK = "…"
 # Container styles and TextBlock colours by level (adaptivecards.io: Container.style, Colors).
 STYLES = {"error": "attention", "warning": "warning", "info": "accent", "success": "good"}
 COLORS = {"error": "attention", "warning": "warning", "info": "accent", "success": "good"}
-# Characters that take part in Teams' Markdown subset, escaped in fact values: emphasis, links,
-# lists, code, and `<`/`>` (an `<at>` form); `\` first, so escapes cannot be undone.
-MARKDOWN_SPECIAL = "\\`*_[]()<>#~|!{}+-.@"
+# Characters that make markup inline in Teams' Markdown subset: emphasis (`*` `_` `~`), code,
+# link labels (`[` `]`: without them `(url)` is plain text), and `<` `>` (an `<at>` form); `\`
+# first, so that escapes cannot be undone. Only these: each escape shows as a backslash on
+# Teams mobile, and JP1 writes parentheses, `@` and `-` in nearly every line.
+MARKDOWN_SPECIAL = "\\`*_~[]<>"
+# At the start of a line these make a list or a heading.
+MARKDOWN_LEADING = "-+#"
 EXTRA_LABELS = {
     "en": {"level": "Level", "digest_more": "…and {count} more events"},
     "ja": {"level": "レベル", "digest_more": "…ほか {count} 件のイベント"},
@@ -78,10 +82,11 @@ DIGEST_BLOCKS = 40  # jobnet blocks in one digest card; the rest go in the next 
 
 
 def escape_markdown(text: str) -> str:
-    """Text inert in Teams' Markdown: every special character backslash-escaped (CommonMark
-    escapes any ASCII punctuation), line breaks kept as spaces (a fact is one line)."""
+    """Text inert in Teams' Markdown (CommonMark backslash escapes), on one line (a fact is
+    one): no link, emphasis, code, list or `<at>` form can come out of it."""
     flat = " ".join(text.splitlines())
-    return "".join(f"\\{c}" if c in MARKDOWN_SPECIAL else c for c in flat)
+    escaped = "".join(f"\\{c}" if c in MARKDOWN_SPECIAL else c for c in flat)
+    return f"\\{escaped}" if escaped[:1] in MARKDOWN_LEADING and escaped else escaped
 
 
 def text_run(text: str, **style: Any) -> dict[str, Any]:
@@ -397,9 +402,7 @@ def _digest_card(
         if (n := sum(1 for item in carried if item.level == level))
     )
     title = labels["digest_title"].format(level=labels[worst], count=len(carried), counts=counts)
-    end = footer(
-        f"jp1notify {__version__} | " + labels["digest_footer"].format(count=len(carried))
-    )
+    end = footer(f"jp1notify {__version__} | " + labels["digest_footer"].format(count=len(carried)))
     return envelope([header(title, worst), *blocks, end], [])
 
 
@@ -476,9 +479,7 @@ def judge(status: int, body: str, headers: Mapping[str, str]) -> Verdict:
     if 200 <= status < 300 and not html:
         return Verdict(DELIVERED, "accepted" if status == 202 else "ok")
     if status == 429:
-        return Verdict(
-            RETRY, f"rate limited by Teams (HTTP {status})", retry_after(headers, body)
-        )
+        return Verdict(RETRY, f"rate limited by Teams (HTTP {status})", retry_after(headers, body))
     if status >= 500 or status == 408:
         wait = retry_after(headers, body) if "retry-after" in headers else None
         return Verdict(RETRY, f"Teams answered HTTP {status}, {_said(body)}", wait)

@@ -39,7 +39,7 @@ DIGEST_LIMIT = 100  # events in one digest request; the rest go in the next one
 CUT_MARK = "…"
 
 
-def render_item(item: Item, config: Config) -> dict[str, Any]:
+def render_item(item: Item, config: Config, destination: str) -> dict[str, Any]:
     """The request body of one message: a pure function of the item."""
     recovery = item.recovery and item.incident is not None
     text, _ = _cut(_text(item, config, recovery), TEXT_LIMIT)
@@ -47,7 +47,9 @@ def render_item(item: Item, config: Config) -> dict[str, Any]:
         "schema": SCHEMA,
         "kind": "recovery" if recovery else "event",
         "id": item.id or None,
+        "destination": destination,
         "event": item.event.to_dict(),
+        "events": None,
         "classification": {
             "level": item.classification.level,
             "scope": item.classification.scope,
@@ -136,7 +138,9 @@ def _cut(text: str, limit: int) -> tuple[str, bool]:
     return text[: limit - len(CUT_MARK)] + CUT_MARK, True
 
 
-def render_digest(items: Sequence[DigestItem], language: str, config: Config) -> Digest:
+def render_digest(
+    items: Sequence[DigestItem], language: str, config: Config, destination: str
+) -> Digest:
     """Many events in one request: `kind` "digest", `events` each with its level and run;
     `text` the same plain text as a Slack digest's title and lines."""
     from jp1notify.catalog import LEVELS
@@ -149,6 +153,7 @@ def render_digest(items: Sequence[DigestItem], language: str, config: Config) ->
         "schema": SCHEMA,
         "kind": "digest",
         "id": None,
+        "destination": destination,
         "event": None,
         "events": [
             {"event": i.event.to_dict(), "level": i.level, "run": run_dict(i.run)} for i in carried
@@ -229,12 +234,12 @@ class Webhook:
     def render(self, item: Item) -> Rendered:
         from jp1notify.message import Rendered
 
-        payload = render_item(item, self.config)
+        payload = render_item(item, self.config, self.name)
         cut = len(payload["text"]) >= TEXT_LIMIT and payload["text"].endswith(CUT_MARK)
         return Rendered(payload, ("text",) if cut else ())
 
     def render_digest(self, items: list[DigestItem], language: str) -> Digest:
-        return render_digest(items, language, self.config)
+        return render_digest(items, language, self.config, self.name)
 
     def deliver(self, http: Http, item: Item, thread: Thread | None, timeout: float) -> Sent:
         payload = sent_now(self.render(item).payload)
