@@ -47,7 +47,8 @@ def test_unknown_key_in_a_destination_lists_destination_keys():
         )
     )
     assert line.startswith(
-        "destinations.alerts.webhok_url: unknown key (allowed: api_url, channel, kind, language, "
+        "destinations.alerts.webhok_url: unknown key (allowed: api_url, channel, headers, kind, "
+        "language, "
         "ping_url, ping_url_env, ping_url_file, token,"
     )
 
