@@ -342,3 +342,12 @@ def test_retry_after_is_honoured():
     assert judge(429, "", {"retry-after": "7"}).retry_after == 7.0
     assert judge(503, "", {"retry-after": "3"}).retry_after == 3.0
     assert judge(500, "", {}).retry_after is None
+
+
+def test_the_documented_example_fits_the_schema():
+    text = (ROOT / "docs" / "webhook-schema.md").read_text(encoding="utf-8")
+    example = json.loads(text.split("```json\n", 1)[1].split("```", 1)[0])
+    assert errors(example, JSON_SCHEMA) == []
+    assert example["schema"] == SCHEMA
+    documented = {line.split("`")[1] for line in text.splitlines() if line.startswith("| `")}
+    assert set(JSON_SCHEMA["required"]) <= documented  # every top-level key has its row
