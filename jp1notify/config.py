@@ -385,6 +385,8 @@ def _resolve_secret(destination: Destination, config: Config, environ: Mapping[s
     literal = ("destinations", destination.name, source.key)
     value = _read_source(source, key, literal, config, environ, what)
     problem = _check_secret(source.key, value)
+    if problem and destination.kind == "teams":  # a Workflows URL, not a Slack one
+        problem = problem.replace("hooks.slack.com/services/...", "…/workflows/.../invoke?...")
     if problem:
         raise WebhookError(config.path, f"{key}: the {what} from {source.describe()} {problem}")
     return value

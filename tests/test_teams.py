@@ -351,3 +351,33 @@ def test_retry_after_is_honoured():
     assert judge(429, "", {"retry-after": "9"}).retry_after == 9.0
     assert judge(503, "", {"retry-after": "4"}).retry_after == 4.0
     assert judge(500, "", {}).retry_after is None
+
+
+def test_check_config_refuses_plain_http_to_another_host_in_teams_terms(setup):
+    config, env = setup
+    result = run(["check-config"], env(TEAMS_URL="http://prod-01.logic.azure.com/workflows/1"))
+    assert result.returncode == 78
+    said = "the webhook URL from environment variable TEAMS_URL must start with https://"
+    assert said in result.stdout
+    assert "/workflows/" in result.stdout and "slack" not in result.stdout.lower()
+
+
+def test_a_storm_digest_stays_under_the_size_limit_and_leaves_the_rest_queued():
+    from jp1notify.destinations.teams import render_digest
+    from jp1notify.message import DigestItem
+
+    config = make_config(CONFIG.format(url=BY_ENV, language="en"))
+
+    def item(jobnet: int, minute: int) -> DigestItem:
+        unit = f"AJSROOT1:/PROD/JOBNET{jobnet:03}:@A{minute}"
+        message = f"KAVS0262-E ジョブネット({unit})が異常終了しました " + "詳細" * 90
+        values = event_env(EVMSG=message, EVTIME=f"02:{minute:02}:00")
+        return DigestItem(parse_event(values), "error", ())
+
+    many = [item(j, m) for j in range(60) for m in range(2)]
+    digest = render_digest(many, "en", config)
+    assert payload_size(digest.payload) <= SIZE_LIMIT
+    assert 0 < len(digest.included) < len(many)
+    one_jobnet = [item(1, m) for m in range(7)]
+    shown = texts(card_of(render_digest(one_jobnet, "en", config).payload))
+    assert any("…and 2 more events of this jobnet" in t for t in shown)

@@ -74,10 +74,7 @@ COLORS = {"error": "attention", "warning": "warning", "info": "accent", "success
 MARKDOWN_SPECIAL = "\\`*_~[]<>"
 # At the start of a line these make a list or a heading.
 MARKDOWN_LEADING = "-+#"
-EXTRA_LABELS = {
-    "en": {"level": "Level", "digest_more": "…and {count} more events"},
-    "ja": {"level": "レベル", "digest_more": "…ほか {count} 件のイベント"},
-}
+EXTRA_LABELS = {"en": {"level": "Level"}, "ja": {"level": "レベル"}}
 DIGEST_BLOCKS = 40  # jobnet blocks in one digest card; the rest go in the next one
 
 
@@ -418,7 +415,7 @@ def _jobnet_block(
     lines = [_event_lines(item, jobnet, language, config) for item in shown]
     hidden = len(items) - len(shown)
     if hidden > 0:
-        lines.append(EXTRA_LABELS[language]["digest_more"].format(count=hidden))
+        lines.append(labels["digest_more"].format(count=hidden))
     path = cut(jobnet or labels["unit_unknown"], 200)[0]
     return {
         "type": "RichTextBlock",
