@@ -94,6 +94,7 @@ class Destination(NamedTuple):
     events_url: str | None = None  # pagerduty: the Events API v2 URL (None: PagerDuty's)
     client: str | None = None  # pagerduty: the monitoring client's name shown in the alert
     client_url: str | None = None  # pagerduty: its link
+    headers: tuple[str, ...] = ()  # webhook: names of extra headers (values: read_headers)
 
 
 class HttpSettings(NamedTuple):
@@ -328,9 +329,11 @@ def _without_secrets(validated: dict[str, Any]) -> dict[str, Any]:
     They are read from the config file when needed (`_literal_secret`, `_from_cache`)."""
     data: dict[str, Any] = json.loads(json.dumps(validated))
     for destination in data.get("destinations", {}).values():
-        for key in ("webhook_url", "token", "ping_url", "routing_key"):
+        for key in ("webhook_url", "token", "ping_url", "routing_key", "url"):
             if destination.get(key):
                 destination[key] = IN_CONFIG_FILE
+        for name in destination.get("headers") or {}:  # webhook headers: secrets too
+            destination["headers"][name] = IN_CONFIG_FILE
     if (data.get("heartbeat") or {}).get("url"):
         data["heartbeat"]["url"] = IN_CONFIG_FILE
     http = data.get("http", {})
@@ -359,7 +362,23 @@ def read_secret(
     naming the key to fix, never echoing the value."""
     value = _resolve_secret(destination, config, environ)
     secrets.add(value)
+    for header in read_headers(destination, config).values():
+        for part in (header, *header.split()):  # "Bearer <token>": the token alone too
+            if len(part) >= HEADER_SECRET_MIN:
+                secrets.add(part)
     return value
+
+
+# A webhook header's value (or a word of it) this long is a secret; shorter ones ("jp1", "ops")
+# would blank ordinary words out of every line written, and are no credential anyway.
+HEADER_SECRET_MIN = 8
+
+
+def read_headers(destination: Destination, config: Config) -> dict[str, str]:
+    """A webhook destination's extra headers (`headers`), read from the config file now: their
+    values are secrets (an Authorization header), never cached (`_without_secrets`)."""
+    literal = ("destinations", destination.name, "headers")
+    return {name: _literal_secret(config.path, *literal, name) for name in destination.headers}
 
 
 def _resolve_secret(destination: Destination, config: Config, environ: Mapping[str, str]) -> str:
@@ -369,6 +388,8 @@ def _resolve_secret(destination: Destination, config: Config, environ: Mapping[s
     literal = ("destinations", destination.name, source.key)
     value = _read_source(source, key, literal, config, environ, what)
     problem = _check_secret(source.key, value)
+    if problem and destination.kind == "teams":  # a Workflows URL, not a Slack one
+        problem = problem.replace("hooks.slack.com/services/...", "…/workflows/.../invoke?...")
     if problem:
         raise WebhookError(config.path, f"{key}: the {what} from {source.describe()} {problem}")
     return value
@@ -420,7 +441,12 @@ def resolve_webhook(destination: Destination, config: Config, environ: Mapping[s
     return _resolve_secret(destination, config, environ)
 
 
-_SECRET_NAMES = {"webhook_url": "webhook URL", "ping_url": "ping URL", "routing_key": "routing key"}
+_SECRET_NAMES = {
+    "webhook_url": "webhook URL",
+    "ping_url": "ping URL",
+    "routing_key": "routing key",
+    "url": "URL",
+}
 
 
 def _check_secret(key: str, value: str) -> str | None:
@@ -433,6 +459,9 @@ def _check_secret(key: str, value: str) -> str | None:
         from jp1notify.destinations.pagerduty import check_routing_key
 
         return check_routing_key(value)
+    if key == "url":  # kind webhook: any HTTPS endpoint
+        problem = check_webhook_url(value)
+        return problem and problem.replace("hooks.slack.com/services/...", "example.com/hook")
     return check_token(value)
 
 
@@ -851,6 +880,7 @@ class _Builder:
             d.get("channel") or None,
             api_url,
             *self._pagerduty(name, d),
+            tuple(d.get("headers") or ()),
         )
 
     def _pagerduty(self, name: str, d: dict[str, Any]) -> tuple[str | None, str | None, str | None]:

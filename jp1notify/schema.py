@@ -95,6 +95,34 @@ def _webhook_file(value: str) -> str:
     return _path(value)
 
 
+# RFC 9110 5.1: a field name is a token. Headers jp1notify sets itself, or that the HTTP layer
+# owns, cannot be replaced (the body is JSON; a wrong length or host would break the request).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_OWN_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "transfer-encoding", "connection", "user-agent"}
+)
+MAX_HEADERS = 20
+
+
+def _headers(value: dict[str, str]) -> dict[str, str]:
+    """`headers` of a webhook: names as HTTP takes them, values on one line (they are secrets:
+    never quoted in a message)."""
+    if len(value) > MAX_HEADERS:
+        raise ValueError(f"at most {MAX_HEADERS} headers")
+    for name, text in value.items():
+        shown_name = name if len(name) <= 60 else name[:59] + "…"
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{shown_name!r} is not an HTTP header name (letters, digits, -)")
+        if name.lower() in _OWN_HEADERS:
+            raise ValueError(f"{shown_name!r} is set by jp1notify itself and cannot be replaced")
+        if not text.strip() or any(ord(c) < 32 or ord(c) == 127 for c in text):
+            raise ValueError(
+                f"the value of header {shown_name!r} is empty or has a line break or control "
+                "character (the value is not shown: it may be a secret)"
+            )
+    return value
+
+
 # https://docs.slack.dev/reference/methods/chat.update: `channel` must be an ID (the reply to
 # chat.postMessage gives one); public C..., private G..., direct message D....
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{8,}")
@@ -251,6 +279,11 @@ class DestinationModel(_Model):
     ping_url: str | None = None
     ping_url_env: VariableStr | None = None
     ping_url_file: WebhookFileStr | None = None
+    # kind "teams" takes webhook_url (a Workflows URL); kind "webhook" these:
+    url: str | None = None
+    url_env: VariableStr | None = None
+    url_file: WebhookFileStr | None = None
+    headers: Annotated[dict[str, str], AfterValidator(_headers)] | None = None
     channel: ChannelStr | None = None
     api_url: str | None = None
     # kind = "pagerduty" (destinations/pagerduty.py); events_url checked by config._destination
@@ -278,6 +311,8 @@ class DestinationModel(_Model):
             foreign += [k for k in ("channel", "api_url") if getattr(self, k)]
         if self.kind != Kind.PAGERDUTY:
             foreign += [k for k in ("events_url", "client", "client_url") if getattr(self, k)]
+        if self.kind != Kind.WEBHOOK and self.headers is not None:
+            foreign.append("headers")
         if foreign:
             raise ValueError(
                 f"{', '.join(foreign)} cannot be used with kind {self.kind!r}{_kind_hint(foreign)}"
@@ -301,11 +336,13 @@ _KIND_HINTS = {
     "channel": ' (set kind = "slack_bot" for a bot token)',
     "api_url": ' (set kind = "slack_bot" for a bot token)',
     "ping_url": ' (set kind = "healthchecks" for a Healthchecks ping URL)',
-    "webhook_url": ' (kind = "slack_webhook", the default, takes a webhook URL)',
     "routing_key": ' (set kind = "pagerduty" for a PagerDuty routing key)',
     "events_url": ' (set kind = "pagerduty" for a PagerDuty routing key)',
     "client": ' (set kind = "pagerduty" for a PagerDuty routing key)',
     "client_url": ' (set kind = "pagerduty" for a PagerDuty routing key)',
+    "webhook_url": ' (kinds "slack_webhook", the default, and "teams" take a webhook URL)',
+    "url": ' (set kind = "webhook" for a generic JSON webhook)',
+    "headers": ' (set kind = "webhook" for a generic JSON webhook)',
 }
 
 

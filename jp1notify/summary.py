@@ -162,6 +162,7 @@ def _destinations(
         kind += f"channel {dest.channel}, " if dest.channel else ""
         api = f", API {cut(dest.api_url, 80)}" if dest.api_url else ""
         api += f", events URL {cut(dest.events_url, 80)}" if dest.events_url else ""
+        api += f", headers {', '.join(map(cut, dest.headers))} (redacted)" if dest.headers else ""
         lines.append(f"  {cut(dest.name)}: {kind}{dest.source.describe()} ({state}){api}")
     return lines, errors, warnings
 

@@ -41,7 +41,9 @@ class Kind(StrEnum):
     SLACK_WEBHOOK = "slack_webhook"
     SLACK_BOT = "slack_bot"
     HEALTHCHECKS = "healthchecks"
+    TEAMS = "teams"
     PAGERDUTY = "pagerduty"
+    WEBHOOK = "webhook"
 
 
 KINDS = tuple(k.value for k in Kind)
@@ -55,7 +57,9 @@ SECRET_KEYS = {
     Kind.SLACK_WEBHOOK: "webhook_url",
     Kind.SLACK_BOT: "token",
     Kind.HEALTHCHECKS: "ping_url",
+    Kind.TEAMS: "webhook_url",
     Kind.PAGERDUTY: "routing_key",
+    Kind.WEBHOOK: "url",
 }
 
 
@@ -120,6 +124,14 @@ def channel_for(destination: Destination, config: Config, secret: str) -> Channe
         from jp1notify.destinations.pagerduty import PagerDuty
 
         return PagerDuty(destination, config, secret)
+    if destination.kind == Kind.TEAMS:
+        from jp1notify.destinations.teams import Teams
+
+        return Teams(destination, config, secret)
+    if destination.kind == Kind.WEBHOOK:
+        from jp1notify.destinations.webhook import Webhook
+
+        return Webhook(destination, config, secret)
     from jp1notify.destinations.slack_webhook import SlackWebhook
 
     return SlackWebhook(destination, config, secret)
