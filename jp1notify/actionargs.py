@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import NamedTuple
 
-from jp1notify.errors import EventError
+from jp1notify.errors import EventError, SettingError
 from jp1notify.event import FIELDS, Event, Problem, parse_event
 
 
@@ -49,10 +49,6 @@ _ATTRIBUTE = re.compile(r"EV:[^\s=]+", re.IGNORECASE)
 ALLOWED = ", ".join([*FIELDS, "EVENV1..EVENV9", "EV:<extended attribute>"])
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _WHITE = re.compile(r"\s+")
-
-
-class SettingError(ValueError):
-    """A --set argument that is not NAME=VALUE with a name jp1notify reads (a usage error)."""
 
 
 class Setting(NamedTuple):

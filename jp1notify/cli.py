@@ -572,7 +572,8 @@ def _parser() -> argparse.ArgumentParser:
 def _add_set_options(send: argparse.ArgumentParser) -> None:
     """--set, --set-b64, --set-url: the event on the command line (JP1/IM automated actions,
     JP1/Base local actions); appended in order to one list, a later one of a name wins."""
-    from jp1notify.actionargs import OPTIONS, SettingError, parse_setting
+    from jp1notify.actionargs import OPTIONS, parse_setting
+    from jp1notify.errors import SettingError
 
     helps = {
         "--set": "an event variable: --set EVID=$EVID (then the environment's EV* are ignored)",

@@ -15,13 +15,12 @@ import pytest
 from jp1notify.actionargs import (
     Encoding,
     Setting,
-    SettingError,
     decode,
     event_from_settings,
     parse_setting,
 )
 from jp1notify.cli import main
-from jp1notify.errors import EventError
+from jp1notify.errors import EventError, SettingError
 from jp1notify.event import describe_problems
 
 from conftest import clean_env, run
