@@ -27,7 +27,7 @@ from jp1notify.errors import (
     HistoryError,
     StoreError,
 )
-from jp1notify.event import parse_event
+from jp1notify.event import Event, parse_event
 from jp1notify.notify import Ending, Invocation, Outcome, Problem, notify
 from jp1notify.redaction import redact
 from jp1notify.text import cut
@@ -113,7 +113,12 @@ def main(
 def _arguments(argv: list[str]) -> argparse.Namespace | _Args:
     if not argv:  # what notification.bat runs: skip building the argument parser
         return _Args(handler=cmd_send, config=None, env_file=None, dry_run=False)
-    return _parser().parse_args(_with_default_command(argv))
+    parser = _parser()
+    args, stray = parser.parse_known_args(_with_default_command(argv))
+    if stray and not getattr(args, "settings", None):
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    args.stray = stray  # with --set: words a quote in a value split off (actionargs.py)
+    return args
 
 
 def _internal_error(exc: Exception, environ: Mapping[str, str]) -> int:
@@ -202,14 +207,20 @@ def _start_watchdog(config: Config, command: str) -> None:
 
 
 def cmd_send(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    settings = getattr(args, "settings", None)
+    if settings and args.env_file:
+        print("jp1notify: send: give the event either by --set or by --env-file", file=sys.stderr)
+        return EXIT_USAGE
     config = load_config(find_config(args.config, environ))
     source = read_env_file(Path(args.env_file)) if args.env_file else environ
+    if settings:
+        _warn_stray(args.stray)
     if args.dry_run:
-        return _dry_run(config, source)
+        return _dry_run(config, source, args)
     _start_watchdog(config, "send")
     run = Invocation(config, getattr(args, "transport", None))
     try:
-        event = parse_event(source)
+        event = _read_event(source, args)
     except EventError as exc:
         run.log_line("end", outcome="unusable_event", elapsed_ms=run.elapsed_ms())
         run.say(str(exc))
@@ -220,7 +231,7 @@ def cmd_send(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         unit=event.unit.path,
         exec_id=event.unit.exec_id,
         host=event.host,
-        source="env-file" if args.env_file else "environment",
+        source="command-line" if settings else "env-file" if args.env_file else "environment",
     )
     outcome = notify(run, config, event, environ)
     code = exit_code(outcome)
@@ -265,14 +276,35 @@ _EXIT_CODES = {
 }
 
 
-def _dry_run(config: Config, source: Mapping[str, str]) -> int:
+def _read_event(source: Mapping[str, str], args: Any) -> Event:
+    """The event from the --set options if any (JP1/IM and JP1/Base actions), else from the
+    environment or the --env-file. Raises EventError if nothing is usable."""
+    settings = getattr(args, "settings", None)
+    if not settings:
+        return parse_event(source)
+    from jp1notify.actionargs import event_from_settings
+
+    return event_from_settings(settings, args.stray)
+
+
+def _warn_stray(stray: list[str]) -> None:
+    if stray:
+        print(
+            f"jp1notify: warning: {len(stray)} word(s) outside any --set on the command line, "
+            "probably split off a value by a double quote; sent anyway with a note. Pass such "
+            "values with --set-b64 (docs/operators.md: 'JP1/IM automated actions').",
+            file=sys.stderr,
+        )
+
+
+def _dry_run(config: Config, source: Mapping[str, str], args: Any) -> int:
     """Print what would be sent, as JSON on stdout; send nothing, write no log."""
     import json
 
     from jp1notify.notify import dry_run_report
 
     try:
-        event = parse_event(source)
+        event = _read_event(source, args)
     except EventError as exc:
         print(f"jp1notify: {exc}", file=sys.stderr)
         return EXIT_EVENT
@@ -455,12 +487,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jp1notify {__version__}")
     commands = parser.add_subparsers(dest="command", parser_class=Parser)
     send = commands.add_parser(
-        "send", help="read a JP1 event and send it (the default: what notification.bat runs)"
+        "send",
+        help="read a JP1 event and send it (the default: what notification.bat runs)",
+        allow_abbrev=False,  # a word split off an event value must not pass for an option
     )
     _add_config_option(send)
     send.add_argument(
         "--env-file", metavar="PATH", help="read the event from this NAME=value file (dev mode)"
     )
+    _add_set_options(send)
     send.add_argument(
         "--dry-run",
         action="store_true",
@@ -532,6 +567,37 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--to", metavar="DEST", help="send them to this destination instead")
     retry.set_defaults(handler=cmd_retry)
     return parser
+
+
+def _add_set_options(send: argparse.ArgumentParser) -> None:
+    """--set, --set-b64, --set-url: the event on the command line (JP1/IM automated actions,
+    JP1/Base local actions); appended in order to one list, a later one of a name wins."""
+    from jp1notify.actionargs import OPTIONS, parse_setting
+    from jp1notify.errors import SettingError
+
+    helps = {
+        "--set": "an event variable: --set EVID=$EVID (then the environment's EV* are ignored)",
+        "--set-b64": "the same, the value Base64-encoded (UTF-8 or CP932): safest for EVMSG",
+        "--set-url": "the same, the value percent-encoded (URL encoding)",
+    }
+    for option, encoding in OPTIONS.items():
+
+        def parse(text: str, encoding: Any = encoding) -> Any:
+            import argparse
+
+            try:
+                return parse_setting(text, encoding)
+            except SettingError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+
+        send.add_argument(
+            option,
+            dest="settings",
+            action="append",
+            type=parse,
+            metavar="NAME=VALUE",
+            help=helps[option],
+        )
 
 
 def _add_report_parser(commands: Any) -> None:

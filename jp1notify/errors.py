@@ -7,6 +7,7 @@
     ├── EnvFileError            the --env-file cannot be read or parsed
     ├── PatternError            a unit pattern cannot be compiled (also a ValueError)
     ├── HistoryError            a history filter cannot be understood (also a ValueError)
+    ├── SettingError            a `send --set` is not NAME=VALUE with a known name (ValueError)
     ├── StoreError              the store cannot be used (`problem`: a StoreProblem)
     ├── RecordedButFailed       the event is recorded, the store failed right after (`error`)
     ├── LostLease               another process took the sender lease over
@@ -67,6 +68,11 @@ class PatternError(Jp1notifyError, ValueError):
 
 class HistoryError(Jp1notifyError, ValueError):
     """A filter that cannot be understood; the message shows the accepted forms."""
+
+
+class SettingError(Jp1notifyError, ValueError):
+    """A `send --set` argument that is not NAME=VALUE with a name jp1notify reads (a usage
+    error in the action definition); the message lists the allowed names."""
 
 
 class StoreProblem(StrEnum):

@@ -103,8 +103,9 @@ class Problem(NamedTuple):
     """A value present but not usable as it came, in no language: `describe_problems` words it.
 
     Codes: `bad_event_id`, `bad_format` (EVDATE, EVTIME), `no_unit`, `cut` (value: the original
-    length), `unit_cut` (idem), `bad_bytes` (not text; replaced), `legacy` (value: an English
-    sentence stored by an older jp1notify that is not one of these).
+    length), `unit_cut` (idem), `bad_bytes` (not text; replaced), `not_decoded` and
+    `stray_words` (the command line's --set options, actionargs.py), `legacy` (value: an
+    English sentence stored by an older jp1notify that is not one of these).
     """
 
     code: str
@@ -486,6 +487,9 @@ _PROBLEM_TEXTS = {
         "cut": "{var} was cut to JP1's limit of {limit} characters (it had {value})",
         "unit_cut": "the unit path in {var} was cut to {limit} characters (it had {value})",
         "bad_bytes": "{var} held bytes that are not text; they are shown as \ufffd",
+        "not_decoded": "{var} is not valid {value}; it is shown as it came",
+        "stray_words": "the command line had words outside any --set: {value} "
+        "(a quote in a value ends its argument: use --set-b64)",
         "legacy": "{value}",
         "unknown": "{var}: {code}",
     },
@@ -497,6 +501,9 @@ _PROBLEM_TEXTS = {
         "cut": "{var} は JP1 の上限 {limit} 文字で切り詰めました（元は {value} 文字）",
         "unit_cut": "{var} のユニットパスは {limit} 文字で切り詰めました（元は {value} 文字）",
         "bad_bytes": "{var} に文字として読めないバイトがあり、\ufffd で表示しています",
+        "not_decoded": "{var} は {value} として読めないため、受け取ったまま表示しています",
+        "stray_words": "コマンドラインに --set 以外の語がありました: {value}"
+        "（値の中の引用符で引数が切れています。--set-b64 を使ってください）",
         "legacy": "{value}",
         "unknown": "{var}: {code}",
     },
@@ -517,7 +524,7 @@ def describe_problems(event: Event, language: str) -> list[str]:
 def _wording_values(problem: Problem, language: str) -> dict[str, object]:
     code, var, value = problem
     limit = UNIT_PATH_LIMIT if code == "unit_cut" else _limit(var)
-    if code in ("bad_event_id", "bad_format"):
+    if code in ("bad_event_id", "bad_format", "stray_words"):
         value = quote(value or "", language)
     return {
         "code": code,

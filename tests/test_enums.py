@@ -15,6 +15,7 @@ import pytest
 
 import jp1notify
 from jp1notify import cli, store
+from jp1notify.actionargs import OPTIONS, Encoding
 from jp1notify.delivery import Disposition
 from jp1notify.destinations import KINDS, SECRET_KEYS, Kind
 from jp1notify.destinations.healthchecks import SUFFIXES, Signal
@@ -42,6 +43,7 @@ MAPPINGS: dict[type[enum.StrEnum], tuple[object, ...] | str] = {
     Action: "sent as is (event_action); pagerduty.event_for picks each (test_pagerduty)",
     IncidentState: "stored as is; rendering tells open from resolved",
     Step: "incidents.facts and store._place act on each member (test_incidents)",
+    Encoding: (set(OPTIONS.values()),),  # each send --set option's encoding
 }
 
 
