@@ -78,6 +78,8 @@ class WebhookSource(NamedTuple):
             return f"environment variable {cut(self.ref)}"
         if self.kind == "file":
             return f"file {cut(self.ref, 200)}"
+        if self.kind == "none":
+            return "no credentials"
         return f"{self.key} in the config (redacted)"
 
 
@@ -91,6 +93,11 @@ class Destination(NamedTuple):
     kind: str = "slack_webhook"  # destinations.Kind
     channel: str | None = None  # slack_bot: the channel ID
     api_url: str | None = None  # slack_bot: the Web API's base URL (None: Slack's)
+    # alertmanager: every instance's base URL, the basic-auth user (the password is the
+    # secret, `source` "none" without it), a firing alert's lifetime (None: the default)
+    urls: tuple[str, ...] = ()
+    username: str | None = None
+    alert_lifetime_minutes: float | None = None
 
 
 class HttpSettings(NamedTuple):
@@ -325,7 +332,7 @@ def _without_secrets(validated: dict[str, Any]) -> dict[str, Any]:
     They are read from the config file when needed (`_literal_secret`, `_from_cache`)."""
     data: dict[str, Any] = json.loads(json.dumps(validated))
     for destination in data.get("destinations", {}).values():
-        for key in ("webhook_url", "token", "ping_url"):
+        for key in ("webhook_url", "token", "ping_url", "password"):
             if destination.get(key):
                 destination[key] = IN_CONFIG_FILE
     if (data.get("heartbeat") or {}).get("url"):
@@ -393,6 +400,8 @@ def _read_source(
         return value
     if source.kind == "file":
         return _read_secret_file(config.path, f"{key}.{source.key}_file", source.ref, what)
+    if source.kind == "none":  # a kind whose secret is optional, not given (alertmanager)
+        return ""
     return _literal_secret(config.path, *literal)
 
 
@@ -417,7 +426,7 @@ def resolve_webhook(destination: Destination, config: Config, environ: Mapping[s
     return _resolve_secret(destination, config, environ)
 
 
-_SECRET_NAMES = {"webhook_url": "webhook URL", "ping_url": "ping URL"}
+_SECRET_NAMES = {"webhook_url": "webhook URL", "ping_url": "ping URL", "password": "password"}
 
 
 def _check_secret(key: str, value: str) -> str | None:
@@ -426,7 +435,17 @@ def _check_secret(key: str, value: str) -> str | None:
         return check_webhook_url(value)
     if key == "ping_url":
         return check_ping_url(value)
+    if key == "password":
+        return check_password(value)
     return check_token(value)
+
+
+def check_password(value: str) -> str | None:
+    """Why a basic-auth password (alertmanager) is unusable, or None; never contains it. None
+    for "": a destination without `username` has no password."""
+    if any(not c.isprintable() for c in value):
+        return "has a control character or line break in it: put the password alone on one line"
+    return None
 
 
 # Healthchecks adds these to a check's ping URL itself (jp1notify does too: destinations/
@@ -826,13 +845,19 @@ class _Builder:
             if problem:
                 problem = problem.replace("hooks.slack.com/services/...", "slack.com/api/")
                 self.problems.append(f"destinations.{cut(name)}.api_url: the URL {problem}")
+        source = self._source(name, d, SECRET_KEYS[kind])
+        if kind == Kind.ALERTMANAGER and not d.get("username"):
+            source = WebhookSource("none", "", SECRET_KEYS[kind])
         return Destination(
             name,
-            self._source(name, d, SECRET_KEYS[kind]),
+            source,
             d["language"],
             kind.value,
             d.get("channel") or None,
             api_url,
+            tuple(d.get("urls") or ()),
+            d.get("username") or None,
+            d.get("alert_lifetime_minutes"),
         )
 
     def _source(self, name: str, d: dict[str, Any], key: str) -> WebhookSource:

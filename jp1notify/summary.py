@@ -158,6 +158,12 @@ def _destinations(
         kind = "" if dest.kind == "slack_webhook" else f"{dest.kind}, "
         kind += f"channel {dest.channel}, " if dest.channel else ""
         api = f", API {cut(dest.api_url, 80)}" if dest.api_url else ""
+        if dest.kind == "alertmanager":
+            from jp1notify.destinations.alertmanager import describe_destination
+
+            where, warned = describe_destination(dest)
+            api += where
+            warnings += warned
         lines.append(f"  {cut(dest.name)}: {kind}{dest.source.describe()} ({state}){api}")
     return lines, errors, warnings
 

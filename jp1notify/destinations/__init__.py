@@ -41,6 +41,7 @@ class Kind(StrEnum):
     SLACK_WEBHOOK = "slack_webhook"
     SLACK_BOT = "slack_bot"
     HEALTHCHECKS = "healthchecks"
+    ALERTMANAGER = "alertmanager"
 
 
 KINDS = tuple(k.value for k in Kind)
@@ -51,6 +52,7 @@ SECRET_KEYS = {
     Kind.SLACK_WEBHOOK: "webhook_url",
     Kind.SLACK_BOT: "token",
     Kind.HEALTHCHECKS: "ping_url",
+    Kind.ALERTMANAGER: "password",  # optional: only with `username` (basic auth)
 }
 
 
@@ -111,6 +113,10 @@ def channel_for(destination: Destination, config: Config, secret: str) -> Channe
         from jp1notify.destinations.healthchecks import Healthchecks
 
         return Healthchecks(destination, config, secret)
+    if destination.kind == Kind.ALERTMANAGER:
+        from jp1notify.destinations.alertmanager import Alertmanager
+
+        return Alertmanager(destination, config, secret)
     from jp1notify.destinations.slack_webhook import SlackWebhook
 
     return SlackWebhook(destination, config, secret)
