@@ -75,6 +75,7 @@ LABEL_LIMIT = 300  # a label value: a grouping key, never a page of text
 CUT_MARK = "…"
 RESEND_BATCH = 500  # alerts per POST when re-sending
 ENDS_AT = "(send time + {minutes} min)"  # what the dry run shows for a firing alert's endsAt
+SENT_AT = "(send time)"  # and for an alert whose start is not known
 
 SUMMARIES = {
     "en": {
@@ -186,7 +187,11 @@ def _event_alert(item: Item, config: Config) -> tuple[Alert, tuple[str, ...]]:
         name=_name(item, language), unit=event.unit.path or event.host or ""
     )
     annotations, cuts = _annotations(item, summary, config, level=item.classification.level)
-    return Alert({k: v for k, v in labels.items() if v}, annotations, None, None), cuts
+    from jp1notify.message import event_datetime
+
+    at = event_datetime(event, config.timezone)
+    starts = at.timestamp() if at is not None else None
+    return Alert({k: v for k, v in labels.items() if v}, annotations, starts, None), cuts
 
 
 def _language(item: Item) -> str:
@@ -245,9 +250,12 @@ def payload(alerts: Sequence[Alert], now: float | None, lifetime: float) -> list
     body = []
     for alert in alerts:
         entry: dict[str, Any] = {"labels": alert.labels, "annotations": alert.annotations}
+        # Always given: without it Alertmanager 0.25 takes endsAt as startsAt (api/v2/api.go)
         if alert.starts_at is not None:
             starts = alert.starts_at if now is None else min(alert.starts_at, now)
             entry["startsAt"] = rfc3339(starts)
+        else:
+            entry["startsAt"] = SENT_AT if now is None else rfc3339(now)
         if alert.ends_at is not None:
             entry["endsAt"] = rfc3339(alert.ends_at if now is None else min(alert.ends_at, now))
         elif now is None:
