@@ -27,7 +27,7 @@ from jp1notify.destinations import alertmanager as am
 from jp1notify.event import parse_event
 from jp1notify.incidents import Incident, State
 
-from conftest import clean_env, in_ci, jobnet_env, make_config, run
+from conftest import ROOT, clean_env, in_ci, jobnet_env, make_config, run
 
 BINARY = "prometheus-alertmanager"
 PASSWORD = "s3cret-Pa55word-4am"
@@ -579,3 +579,43 @@ def test_the_module_is_not_imported_by_modules_on_the_hot_path():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- the documented examples -----------------------------------------------------------------
+
+
+def _guide_blocks(language: str) -> list[str]:
+    guide = (ROOT / "docs" / "operators.md").read_text(encoding="utf-8")
+    english, japanese = guide.split("## 日本語 (運用ガイド)")
+    text = english if language == "en" else japanese
+    start = text.index("# Prometheus Alertmanager\n")
+    part = text[start : text.index("\n## " if language == "en" else "\n### ", start + 30)]
+    return [b.split("\n", 1)[1] for b in part.split("```")[1::2]]
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_the_guides_alertmanager_yml_passes_amtool(tmp_path, language):
+    need_alertmanager()
+    (toml, yml) = _guide_blocks(language)
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yml, encoding="utf-8")
+    checked = subprocess.run(
+        ["amtool", "check-config", str(path)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    config = make_config(toml)
+    assert config.destinations["am"].urls == (
+        "http://am1.example.co.jp:9093",
+        "http://am2.example.co.jp:9093",
+    )
+
+
+def test_the_sample_configs_commented_destination_is_valid():
+    sample = (ROOT / "config" / "jp1notify.toml").read_text(encoding="utf-8")
+    start = sample.index("# [destinations.am]")
+    block = sample[start : sample.index("\n\n", start)]
+    toml = "\n".join(line.removeprefix("# ") for line in block.splitlines())
+    config = make_config(toml + '\n[[routes]]\ndestination = "am"\n')
+    destination = config.destinations["am"]
+    assert (destination.kind, destination.username) == ("alertmanager", "jp1notify")
+    assert destination.alert_lifetime_minutes == 15
