@@ -13,7 +13,8 @@ and inhibits by them), so the labels hold only what stays the same for the incid
 Annotations change freely: `summary` (one line), `description` (the latest JP1 message), `level`,
 `scope`, `event_id`, `unit`, `route`, `runbook` / `runbook_url` (the first matching runbook).
 `startsAt` is the first problem's own time (EVDATE/EVTIME); a recovery sends the same labels with
-`endsAt` = the recovery's time ("Firing alerts are resolved once their endsAt timestamp has
+`endsAt` = the recovery's time (so does a problem message sent after its incident was resolved:
+Alertmanager is told the incident's state as it stands, never to fire a resolved one) ("Firing alerts are resolved once their endsAt timestamp has
 elapsed": alertmanager docs/alerts_api.md).
 
 Alertmanager keeps alerts in memory and resolves one whose `endsAt` passes: "Clients are expected
@@ -53,10 +54,15 @@ from jp1notify.delivery import retry_after as read_retry_after
 from jp1notify.destinations import Item, Sent, Thread
 
 if TYPE_CHECKING:
+    import httpx
+
     from jp1notify.config import Config, Destination
     from jp1notify.delivery import Http
     from jp1notify.incidents import Incident
     from jp1notify.message import Digest, DigestItem, Rendered
+    from jp1notify.notify import Invocation
+    from jp1notify.redaction import Secrets
+    from jp1notify.store import Pending, Store
 
 API_PATH = "/api/v2/alerts"
 # A firing alert's endsAt is the send time plus this, unless alert_lifetime_minutes says
@@ -329,7 +335,7 @@ def combine(verdicts: Sequence[tuple[str, Verdict]]) -> Sent:
     failed = [(url, v) for url, v in verdicts if v.disposition is not DELIVERED]
     reasons = "; ".join(f"{url}: {v.reason}" for url, v in failed)
     if accepted:
-        notes = ()
+        notes: tuple[str, ...] = ()
         if failed:
             notes = (
                 f"accepted by {len(accepted)} of {len(verdicts)} Alertmanager instances ({reasons});"
@@ -423,11 +429,11 @@ class Resent(NamedTuple):
 
 
 def resend(
-    store: Any,
+    store: Store,
     config: Config,
     environ: Mapping[str, str],
-    secrets: Any,
-    transport: Any = None,
+    secrets: Secrets,
+    transport: httpx.BaseTransport | None = None,
     now: float | None = None,
 ) -> list[Resent] | None:
     """Re-send every open incident's alert (and those resolved within the lifetime, resolved) to
@@ -458,11 +464,11 @@ def resend(
 
 
 def _resend_one(
-    store: Any,
+    store: Store,
     config: Config,
     environ: Mapping[str, str],
-    secrets: Any,
-    transport: Any,
+    secrets: Secrets,
+    transport: httpx.BaseTransport | None,
     name: str,
     now: float,
     holder: str,
@@ -500,7 +506,7 @@ def _resend_one(
     return Resent(name, len(alerts), worst._replace(notes=notes))
 
 
-def _stored_alerts(store: Any, config: Config, row: Any) -> list[Alert]:
+def _stored_alerts(store: Store, config: Config, row: Pending) -> list[Alert]:
     """The alerts of a stored message, rendered as they stand now (a row this version cannot
     read is skipped: its incident's alert ends with its lifetime)."""
     import json
@@ -520,7 +526,7 @@ def _stored_alerts(store: Any, config: Config, row: Any) -> list[Alert]:
         row.route,
         (),
         language,
-        store.incident(row.incident),
+        store.incident(row.incident) if row.incident is not None else None,
         row.recovery,
     )
     return alerts_for(item, config)[0]
@@ -578,7 +584,7 @@ def describe_destination(destination: Destination) -> tuple[str, list[str]]:
     return text, warnings
 
 
-def resend_for(run: Any, store: Any, config: Config, environ: Mapping[str, str]) -> None:
+def resend_for(run: Invocation, store: Store, config: Config, environ: Mapping[str, str]) -> None:
     """`flush` and `watch`: re-send to the alertmanager destinations (if any), say what failed
     (stderr) and log what was re-sent."""
     if not any(d.kind == "alertmanager" for d in config.destinations.values()):
