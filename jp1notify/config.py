@@ -93,6 +93,9 @@ class Destination(NamedTuple):
     kind: str = "slack_webhook"  # destinations.Kind
     channel: str | None = None  # slack_bot: the channel ID
     api_url: str | None = None  # slack_bot: the Web API's base URL (None: Slack's)
+    events_url: str | None = None  # pagerduty: the Events API v2 URL (None: PagerDuty's)
+    client: str | None = None  # pagerduty: the monitoring client's name shown in the alert
+    client_url: str | None = None  # pagerduty: its link
     # alertmanager: every instance's base URL, the basic-auth user (the password is the
     # secret, `source` "none" without it), a firing alert's lifetime (None: the default)
     urls: tuple[str, ...] = ()
@@ -332,7 +335,7 @@ def _without_secrets(validated: dict[str, Any]) -> dict[str, Any]:
     They are read from the config file when needed (`_literal_secret`, `_from_cache`)."""
     data: dict[str, Any] = json.loads(json.dumps(validated))
     for destination in data.get("destinations", {}).values():
-        for key in ("webhook_url", "token", "ping_url", "password"):
+        for key in ("webhook_url", "token", "ping_url", "routing_key", "password"):
             if destination.get(key):
                 destination[key] = IN_CONFIG_FILE
     if (data.get("heartbeat") or {}).get("url"):
@@ -426,7 +429,12 @@ def resolve_webhook(destination: Destination, config: Config, environ: Mapping[s
     return _resolve_secret(destination, config, environ)
 
 
-_SECRET_NAMES = {"webhook_url": "webhook URL", "ping_url": "ping URL", "password": "password"}
+_SECRET_NAMES = {
+    "webhook_url": "webhook URL",
+    "ping_url": "ping URL",
+    "routing_key": "routing key",
+    "password": "password",
+}
 
 
 def _check_secret(key: str, value: str) -> str | None:
@@ -435,6 +443,10 @@ def _check_secret(key: str, value: str) -> str | None:
         return check_webhook_url(value)
     if key == "ping_url":
         return check_ping_url(value)
+    if key == "routing_key":
+        from jp1notify.destinations.pagerduty import check_routing_key
+
+        return check_routing_key(value)
     if key == "password":
         return check_password(value)
     return check_token(value)
@@ -751,11 +763,21 @@ class _Builder:
         mentions = (self._mention(f"{key} mention", x) for x in r["mention"])
         return Route(
             name=r["name"] or default_name("routes", i),
-            matcher=self._matcher(key, r),
+            matcher=self._windows(key, r),
             destinations=tuple(r["destination"]),
             mentions=tuple(filter(None, mentions)),
             continue_=r["continue"],
             recovery=r.get("recovery", True),
+        )
+
+    def _windows(self, key: str, r: dict[str, Any]) -> Matcher:
+        """A route's conditions with its time windows (schema checked their form)."""
+        from jp1notify.rules import window
+
+        days, hours, quiet = r.get("days"), r.get("hours"), r.get("quiet_hours")
+        return self._matcher(key, r)._replace(
+            hours=window(hours, days) if hours else None,
+            quiet_hours=window(quiet, days) if quiet else None,
         )
 
     def _ignore(
@@ -855,10 +877,28 @@ class _Builder:
             kind.value,
             d.get("channel") or None,
             api_url,
+            *self._pagerduty(name, d),
             tuple(d.get("urls") or ()),
             d.get("username") or None,
             d.get("alert_lifetime_minutes"),
         )
+
+    def _pagerduty(self, name: str, d: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+        """kind = "pagerduty": events_url (https, or http on this machine) and client_url."""
+        events_url, client_url = d.get("events_url") or None, d.get("client_url") or None
+        if events_url:
+            problem = check_webhook_url(events_url)
+            if problem:
+                problem = problem.replace(
+                    "hooks.slack.com/services/...", "events.eu.pagerduty.com/v2/enqueue"
+                )
+                self.problems.append(f"destinations.{cut(name)}.events_url: the URL {problem}")
+        problem = check_link_url(client_url) if client_url else None
+        if problem:
+            self.problems.append(
+                f"destinations.{cut(name)}.client_url: {shown(client_url)} {problem}"
+            )
+        return events_url, d.get("client") or None, client_url
 
     def _source(self, name: str, d: dict[str, Any], key: str) -> WebhookSource:
         if d.get(f"{key}_env"):

@@ -341,14 +341,14 @@ def _open_and_record(
 def _quiet_routes(config: Config) -> frozenset[tuple[str, str]]:
     """The (route, destination) pairs told no recovery: `recovery = false` silences a webhook's
     recovery message; a bot's parent message is still resolved (else it says "open" for ever)."""
-    from jp1notify.destinations import THREADING
+    from jp1notify.destinations import ALWAYS_RESOLVED
 
     return frozenset(
         (r.name, name)
         for r in config.routes
         if not r.recovery
         for name in r.destinations
-        if name in config.destinations and config.destinations[name].kind not in THREADING
+        if name in config.destinations and config.destinations[name].kind not in ALWAYS_RESOLVED
     )
 
 

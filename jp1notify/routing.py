@@ -6,10 +6,12 @@ Order of decisions, like Alertmanager's routing tree flattened to a list:
 2. `[[ignore]]` rules, the first that matches drops the event;
 3. `[[routes]]` in order: the first match wins; `continue = true` lets matching go on (fan out).
 A destination reached by several routes gets one message (the first route's mentions win).
+A route with `hours` or `quiet_hours` matches by the event's own local time (`event_moment`).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from jp1notify.classify import Classification
@@ -34,21 +36,40 @@ class Decision(NamedTuple):
         return self.ignored_by is None and not self.deliveries
 
 
-def route(event: Event, classification: Classification, config: Config) -> Decision:
+def route(
+    event: Event, classification: Classification, config: Config, now: datetime | None = None
+) -> Decision:
+    """`now` stands in for the event's time when it has none, for routes with hours (default:
+    the clock)."""
     if config.self_guard and is_own_event(event):
         return Decision("self_guard", ())
     for rule in config.ignore:
         if matches(rule.matcher, event, classification):
             return Decision(rule.name, ())
+    timed = any(r.matcher.has_window for r in config.routes)
+    at = event_moment(event, config, now) if timed else None
     deliveries: list[Delivery] = []
     for candidate in config.routes:
-        if not matches(candidate.matcher, event, classification):
+        if not matches(candidate.matcher, event, classification, at):
             continue
         taken = {d.destination for d in deliveries}
         deliveries += [Delivery(candidate, d) for d in candidate.destinations if d not in taken]
         if not candidate.continue_:
             break
     return Decision(None, tuple(deliveries))
+
+
+def event_moment(event: Event, config: Config, now: datetime | None = None) -> datetime:
+    """The local time a route's hours are checked against: the event's own (EVDATE/EVTIME in
+    [message].timezone), else `now` (default: the clock), in the same zone. An event queued
+    for minutes is routed by when it happened, not by when jp1notify ran."""
+    from jp1notify.message import event_datetime
+
+    moment = event_datetime(event, config.timezone)
+    if moment is not None:
+        return moment
+    current = now or datetime.now(UTC)
+    return current.astimezone(config.timezone) if config.timezone else current.astimezone()
 
 
 def is_own_event(event: Event) -> bool:

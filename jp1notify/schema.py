@@ -118,6 +118,32 @@ def _proxy(value: str) -> str:
     return value
 
 
+# A route's `hours` / `quiet_hours` (rules.Window): HH:MM-HH:MM, local time, may wrap midnight.
+_WINDOW_CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+WeekDay = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _window(value: str) -> str:
+    """`hours` / `quiet_hours`: a window of the day, HH:MM-HH:MM, which may wrap midnight."""
+    start, dash, end = value.replace(" ", "").partition("-")
+    if not dash or not _WINDOW_CLOCK.fullmatch(start) or not _WINDOW_CLOCK.fullmatch(end):
+        raise ValueError(
+            'must be a window of the day as HH:MM-HH:MM, like "22:00-08:00" (it may wrap '
+            "midnight; the end is not included)"
+        )
+    if _minutes(start) == _minutes(end):
+        raise ValueError(
+            "starts and ends at the same time: for the whole day remove the key, else give "
+            'a window like "22:00-08:00"'
+        )
+    return value
+
+
+def _minutes(clock: str) -> int:
+    hour, _, minute = clock.partition(":")
+    return int(hour) * 60 + int(minute)
+
+
 StrList = Annotated[list[str], BeforeValidator(_as_list)]
 LevelList = Annotated[list[Level], BeforeValidator(_as_list)]
 PathStr = Annotated[str, AfterValidator(_path)]
@@ -126,6 +152,7 @@ NameStr = Annotated[str, AfterValidator(_name)]
 WebhookFileStr = Annotated[str, AfterValidator(_webhook_file)]
 ChannelStr = Annotated[str, AfterValidator(_channel)]
 ProxyStr = Annotated[str, AfterValidator(_proxy)]
+WindowStr = Annotated[str, AfterValidator(_window)]
 
 
 class _Model(BaseModel):
@@ -163,6 +190,19 @@ class RouteModel(MatchModel):
     mention: StrList = []
     continue_: bool = Field(False, alias="continue")
     recovery: bool = True  # tell a webhook destination that the incident is resolved
+    # when the route applies: the event's own local time (rules.Window)
+    hours: WindowStr | None = None
+    quiet_hours: WindowStr | None = None
+    days: Annotated[list[WeekDay], BeforeValidator(_as_list)] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _days_need_a_window(self) -> RouteModel:
+        if self.days is not None and not (self.hours or self.quiet_hours):
+            raise ValueError(
+                'days says on which days hours or quiet_hours apply: add hours = "22:00-08:00" '
+                "or quiet_hours, or remove days"
+            )
+        return self
 
 
 class RunbookModel(MatchModel):
@@ -254,6 +294,13 @@ class DestinationModel(_Model):
     ping_url_file: WebhookFileStr | None = None
     channel: ChannelStr | None = None
     api_url: str | None = None
+    # kind = "pagerduty" (destinations/pagerduty.py); events_url checked by config._destination
+    routing_key: str | None = None
+    routing_key_env: VariableStr | None = None
+    routing_key_file: WebhookFileStr | None = None
+    events_url: str | None = None
+    client: NameStr | None = Field(None, min_length=1, max_length=100)
+    client_url: str | None = None
     language: Language | None = None
     # kind = "alertmanager": every instance, optional basic auth (the password is the secret)
     urls: Annotated[list[AlertmanagerUrl], BeforeValidator(_as_list)] | None = None
@@ -278,6 +325,8 @@ class DestinationModel(_Model):
         ]
         if self.kind != Kind.SLACK_BOT:
             foreign += [k for k in ("channel", "api_url") if getattr(self, k)]
+        if self.kind != Kind.PAGERDUTY:
+            foreign += [k for k in ("events_url", "client", "client_url") if getattr(self, k)]
         if self.kind != Kind.ALERTMANAGER:
             foreign += [k for k in ALERTMANAGER_KEYS if getattr(self, k) is not None]
         if foreign:
@@ -321,6 +370,10 @@ _KIND_HINTS = {
     "api_url": ' (set kind = "slack_bot" for a bot token)',
     "ping_url": ' (set kind = "healthchecks" for a Healthchecks ping URL)',
     "webhook_url": ' (kind = "slack_webhook", the default, takes a webhook URL)',
+    "routing_key": ' (set kind = "pagerduty" for a PagerDuty routing key)',
+    "events_url": ' (set kind = "pagerduty" for a PagerDuty routing key)',
+    "client": ' (set kind = "pagerduty" for a PagerDuty routing key)',
+    "client_url": ' (set kind = "pagerduty" for a PagerDuty routing key)',
     "urls": ' (set kind = "alertmanager" for Prometheus Alertmanager)',
     "username": ' (set kind = "alertmanager" for Prometheus Alertmanager)',
     "password": ' (set kind = "alertmanager" for Prometheus Alertmanager)',

@@ -71,6 +71,9 @@ def _rules(config: Config, destinations: list[str]) -> list[str]:
             f"  {number}. {cut(r.name)}: {describe_matcher(r.matcher)} -> "
             f"{', '.join(map(cut, r.destinations))}{mention}{flow}"
         )
+    if any(r.matcher.has_window for r in config.routes):
+        zone = config.timezone_name or "this machine's time zone"
+        lines.append(f"  (hours are the event's own time, EVDATE/EVTIME, in {zone})")
     return lines + _guidance(config) + _expectations(config)
 
 
@@ -158,6 +161,7 @@ def _destinations(
         kind = "" if dest.kind == "slack_webhook" else f"{dest.kind}, "
         kind += f"channel {dest.channel}, " if dest.channel else ""
         api = f", API {cut(dest.api_url, 80)}" if dest.api_url else ""
+        api += f", events URL {cut(dest.events_url, 80)}" if dest.events_url else ""
         if dest.kind == "alertmanager":
             from jp1notify.destinations.alertmanager import describe_destination
 
@@ -378,6 +382,10 @@ def describe_matcher(m: Matcher) -> str:
         parts.append(f"units {', '.join(p.glob for p in m.units)}")
     if m.exclude_units:
         parts.append(f"except units {', '.join(p.glob for p in m.exclude_units)}")
+    if m.hours is not None:
+        parts.append(f"hours {m.hours.text}")
+    if m.quiet_hours is not None:
+        parts.append(f"quiet hours {m.quiet_hours.text}")
     return "; ".join(parts)
 
 

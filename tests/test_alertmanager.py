@@ -238,6 +238,17 @@ def test_a_normal_end_resolves_the_alert_on_both_instances(tmp_path, cluster):
     assert cluster.a.alerts() == [] and cluster.b.alerts() == []
 
 
+def test_recovery_false_on_the_route_still_resolves_the_alert(tmp_path, cluster):
+    config = write_config(tmp_path, [cluster.a.url, cluster.b.url])
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('destination = "am"', 'destination = "am"\nrecovery = false'))
+    run([], jobnet_event(config, "4104", "/PROD/DAILY/BACKUP", "02:13:05"))
+    assert [len(i.alerts()) for i in (cluster.a, cluster.b)] == [1, 1]
+    ended = run([], jobnet_event(config, "4103", "/PROD/DAILY/BACKUP", "02:40:00", "@A101"))
+    assert ended.returncode == 0, ended.stderr
+    assert cluster.a.alerts() == [] and cluster.b.alerts() == []
+
+
 def test_an_instance_killed_mid_stream_loses_nothing(tmp_path, cluster):
     config = write_config(tmp_path, [cluster.a.url, cluster.b.url])
     first = run([], jobnet_event(config, "4104", "/PROD/A", "02:00:00"))

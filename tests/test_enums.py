@@ -18,6 +18,7 @@ from jp1notify import cli, store
 from jp1notify.delivery import Disposition
 from jp1notify.destinations import KINDS, SECRET_KEYS, Kind
 from jp1notify.destinations.healthchecks import SUFFIXES, Signal
+from jp1notify.destinations.pagerduty import Action
 from jp1notify.errors import StoreProblem
 from jp1notify.incidents import State as IncidentState
 from jp1notify.incidents import Step
@@ -38,6 +39,7 @@ MAPPINGS: dict[type[enum.StrEnum], tuple[object, ...] | str] = {
     Stop: "logged as is (stopped=...)",
     Kind: (SECRET_KEYS, KINDS),  # each kind's secret key; the config's allowed values
     Signal: (SUFFIXES,),  # each Healthchecks signal's path
+    Action: "sent as is (event_action); pagerduty.event_for picks each (test_pagerduty)",
     IncidentState: "stored as is; rendering tells open from resolved",
     Step: "incidents.facts and store._place act on each member (test_incidents)",
 }

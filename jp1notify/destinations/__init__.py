@@ -41,17 +41,22 @@ class Kind(StrEnum):
     SLACK_WEBHOOK = "slack_webhook"
     SLACK_BOT = "slack_bot"
     HEALTHCHECKS = "healthchecks"
+    PAGERDUTY = "pagerduty"
     ALERTMANAGER = "alertmanager"
 
 
 KINDS = tuple(k.value for k in Kind)
 # Kinds that update a posted message and reply in its thread (their Channel.threads is True).
 THREADING = frozenset({Kind.SLACK_BOT})
+# Kinds that keep an incident open at the destination (a parent message, an alert): they are
+# always told the recovery, whatever a route's `recovery = false` says, else it stays open there.
+ALWAYS_RESOLVED = frozenset({Kind.SLACK_BOT, Kind.PAGERDUTY, Kind.ALERTMANAGER})
 # The secret each kind is given in one of three ways: `<key>`, `<key>_env`, `<key>_file`.
 SECRET_KEYS = {
     Kind.SLACK_WEBHOOK: "webhook_url",
     Kind.SLACK_BOT: "token",
     Kind.HEALTHCHECKS: "ping_url",
+    Kind.PAGERDUTY: "routing_key",
     Kind.ALERTMANAGER: "password",  # optional: only with `username` (basic auth)
 }
 
@@ -113,6 +118,10 @@ def channel_for(destination: Destination, config: Config, secret: str) -> Channe
         from jp1notify.destinations.healthchecks import Healthchecks
 
         return Healthchecks(destination, config, secret)
+    if destination.kind == Kind.PAGERDUTY:
+        from jp1notify.destinations.pagerduty import PagerDuty
+
+        return PagerDuty(destination, config, secret)
     if destination.kind == Kind.ALERTMANAGER:
         from jp1notify.destinations.alertmanager import Alertmanager
 
