@@ -78,6 +78,8 @@ class WebhookSource(NamedTuple):
             return f"environment variable {cut(self.ref)}"
         if self.kind == "file":
             return f"file {cut(self.ref, 200)}"
+        if self.kind == "none":
+            return "no credentials"
         return f"{self.key} in the config (redacted)"
 
 
@@ -95,6 +97,11 @@ class Destination(NamedTuple):
     client: str | None = None  # pagerduty: the monitoring client's name shown in the alert
     client_url: str | None = None  # pagerduty: its link
     headers: tuple[str, ...] = ()  # webhook: names of extra headers (values: read_headers)
+    # alertmanager: every instance's base URL, the basic-auth user (the password is the
+    # secret, `source` "none" without it), a firing alert's lifetime (None: the default)
+    urls: tuple[str, ...] = ()
+    username: str | None = None
+    alert_lifetime_minutes: float | None = None
 
 
 class HttpSettings(NamedTuple):
@@ -329,7 +336,7 @@ def _without_secrets(validated: dict[str, Any]) -> dict[str, Any]:
     They are read from the config file when needed (`_literal_secret`, `_from_cache`)."""
     data: dict[str, Any] = json.loads(json.dumps(validated))
     for destination in data.get("destinations", {}).values():
-        for key in ("webhook_url", "token", "ping_url", "routing_key", "url"):
+        for key in ("webhook_url", "token", "ping_url", "routing_key", "url", "password"):
             if destination.get(key):
                 destination[key] = IN_CONFIG_FILE
         for name in destination.get("headers") or {}:  # webhook headers: secrets too
@@ -417,6 +424,8 @@ def _read_source(
         return value
     if source.kind == "file":
         return _read_secret_file(config.path, f"{key}.{source.key}_file", source.ref, what)
+    if source.kind == "none":  # a kind whose secret is optional, not given (alertmanager)
+        return ""
     return _literal_secret(config.path, *literal)
 
 
@@ -446,6 +455,7 @@ _SECRET_NAMES = {
     "ping_url": "ping URL",
     "routing_key": "routing key",
     "url": "URL",
+    "password": "password",
 }
 
 
@@ -462,7 +472,17 @@ def _check_secret(key: str, value: str) -> str | None:
     if key == "url":  # kind webhook: any HTTPS endpoint
         problem = check_webhook_url(value)
         return problem and problem.replace("hooks.slack.com/services/...", "example.com/hook")
+    if key == "password":
+        return check_password(value)
     return check_token(value)
+
+
+def check_password(value: str) -> str | None:
+    """Why a basic-auth password (alertmanager) is unusable, or None; never contains it. None
+    for "": a destination without `username` has no password."""
+    if any(not c.isprintable() for c in value):
+        return "has a control character or line break in it: put the password alone on one line"
+    return None
 
 
 # Healthchecks adds these to a check's ping URL itself (jp1notify does too: destinations/
@@ -872,15 +892,21 @@ class _Builder:
             if problem:
                 problem = problem.replace("hooks.slack.com/services/...", "slack.com/api/")
                 self.problems.append(f"destinations.{cut(name)}.api_url: the URL {problem}")
+        source = self._source(name, d, SECRET_KEYS[kind])
+        if kind == Kind.ALERTMANAGER and not d.get("username"):
+            source = WebhookSource("none", "", SECRET_KEYS[kind])
         return Destination(
             name,
-            self._source(name, d, SECRET_KEYS[kind]),
+            source,
             d["language"],
             kind.value,
             d.get("channel") or None,
             api_url,
             *self._pagerduty(name, d),
             tuple(d.get("headers") or ()),
+            tuple(d.get("urls") or ()),
+            d.get("username") or None,
+            d.get("alert_lifetime_minutes"),
         )
 
     def _pagerduty(self, name: str, d: dict[str, Any]) -> tuple[str | None, str | None, str | None]:

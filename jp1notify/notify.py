@@ -731,6 +731,9 @@ def flush(run: Invocation, config: Config, environ: Mapping[str, str]) -> Outcom
     def work(store: Store) -> tuple[DrainReport, dict[str, int], str | None]:
         store.check()
         report = drain(run, store, config, environ, eager=True)
+        from jp1notify.destinations.alertmanager import resend_for
+
+        resend_for(run, store, config, environ)  # Alertmanager forgets alerts not re-sent
         return report, store.counts(), store.lease_holder(time.time())
 
     try:

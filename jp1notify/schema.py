@@ -268,6 +268,47 @@ class ContextModel(_Model):
     max_chars: int = Field(1500, ge=100, le=2500)
 
 
+# -- kind = "alertmanager" (destinations/alertmanager.py) -------------------------------------
+
+
+def _alertmanager_url(value: str) -> str:
+    """One Alertmanager instance's base address. Not a secret (credentials go in username and
+    password), so it may be quoted; plain http is allowed anywhere (Alertmanager is usually an
+    internal http service), check-config warns when a password would cross the network in it."""
+    from urllib.parse import urlsplit
+
+    from jp1notify.urls import url_problem
+
+    scheme = value.partition("://")[0].lower()
+    if scheme not in ("http", "https"):
+        raise ValueError("must start with http:// or https:// (like http://am1.example.co.jp:9093)")
+    problem = url_problem(value)
+    if problem:
+        raise ValueError(f"the URL {problem}")
+    parts = urlsplit(value)
+    if "@" in parts.netloc:
+        raise ValueError("has user:password in it: give them as username and password_env")
+    if parts.query or parts.fragment:
+        raise ValueError("has a ? or # part: give the instance's base address alone")
+    if "/api/" in parts.path + "/":
+        raise ValueError(
+            "give the base address, like http://am1:9093, without /api/v2/alerts (jp1notify adds it)"
+        )
+    return value
+
+
+def _basic_user(value: str) -> str:
+    """RFC 7617: a user-id cannot contain a colon; no control characters."""
+    if ":" in value or not value.isprintable():
+        raise ValueError("a basic-auth user name has no colon and no control characters")
+    return value
+
+
+AlertmanagerUrl = Annotated[str, AfterValidator(_alertmanager_url)]
+BasicUser = Annotated[str, AfterValidator(_basic_user)]
+ALERTMANAGER_KEYS = ("urls", "username", "alert_lifetime_minutes")
+
+
 class DestinationModel(_Model):
     kind: Literal[KINDS] = "slack_webhook"  # type: ignore[valid-type]
     webhook_url: str | None = None
@@ -294,10 +335,18 @@ class DestinationModel(_Model):
     client: NameStr | None = Field(None, min_length=1, max_length=100)
     client_url: str | None = None
     language: Language | None = None
+    # kind = "alertmanager": every instance, optional basic auth (the password is the secret)
+    urls: Annotated[list[AlertmanagerUrl], BeforeValidator(_as_list)] | None = None
+    username: BasicUser | None = None
+    password: str | None = None
+    password_env: VariableStr | None = None
+    password_file: WebhookFileStr | None = None
+    alert_lifetime_minutes: float | None = Field(None, ge=1, le=1440)
 
     @model_validator(mode="after")
     def _fits_kind(self) -> DestinationModel:
-        """Exactly one source of the kind's secret; no key that belongs to another kind."""
+        """Exactly one source of the kind's secret (none without a username, for alertmanager:
+        its secret is optional); no key that belongs to another kind."""
         key = SECRET_KEYS[Kind(self.kind)]
         # another kind's keys first: a forgotten `kind` is the likely mistake, not a missing key
         foreign = [
@@ -313,12 +362,16 @@ class DestinationModel(_Model):
             foreign += [k for k in ("events_url", "client", "client_url") if getattr(self, k)]
         if self.kind != Kind.WEBHOOK and self.headers is not None:
             foreign.append("headers")
+        if self.kind != Kind.ALERTMANAGER:
+            foreign += [k for k in ALERTMANAGER_KEYS if getattr(self, k) is not None]
         if foreign:
             raise ValueError(
                 f"{', '.join(foreign)} cannot be used with kind {self.kind!r}{_kind_hint(foreign)}"
             )
         trio = (key, f"{key}_env", f"{key}_file")
         given = [k for k in trio if getattr(self, k)]
+        if self.kind == Kind.ALERTMANAGER:
+            return self._fits_alertmanager(trio, given)
         if len(given) != 1:
             raise ValueError(
                 f"exactly one of {', '.join(trio)} must be set"
@@ -327,6 +380,21 @@ class DestinationModel(_Model):
             )
         if self.kind == Kind.SLACK_BOT and not self.channel:
             raise ValueError("kind 'slack_bot' needs channel = \"C0123ABCD\" (the channel ID)")
+        return self
+
+    def _fits_alertmanager(self, trio: tuple[str, ...], given: list[str]) -> DestinationModel:
+        if not self.urls:
+            raise ValueError(
+                'kind \'alertmanager\' needs urls = ["http://am1:9093", "http://am2:9093"] (every '
+                "instance of the cluster, not a load balancer)"
+            )
+        if self.username and len(given) != 1:
+            raise ValueError(
+                f"with username, exactly one of {', '.join(trio)} must be set"
+                + (f" (found {', '.join(given)})" if given else "")
+            )
+        if given and not self.username:
+            raise ValueError(f"{given[0]} needs username (basic auth takes both)")
         return self
 
 
@@ -343,6 +411,10 @@ _KIND_HINTS = {
     "webhook_url": ' (kinds "slack_webhook", the default, and "teams" take a webhook URL)',
     "url": ' (set kind = "webhook" for a generic JSON webhook)',
     "headers": ' (set kind = "webhook" for a generic JSON webhook)',
+    "urls": ' (set kind = "alertmanager" for Prometheus Alertmanager)',
+    "username": ' (set kind = "alertmanager" for Prometheus Alertmanager)',
+    "password": ' (set kind = "alertmanager" for Prometheus Alertmanager)',
+    "alert_lifetime_minutes": ' (set kind = "alertmanager" for Prometheus Alertmanager)',
 }
 
 

@@ -1287,6 +1287,31 @@ class Store:
             (key, value),
         )
 
+    # -- alerts to re-send (destinations/alertmanager.py) ------------------------------------
+
+    @_guarded
+    def alerts_to_resend(self, destinations: Sequence[str], resolved_since: float) -> list[Pending]:
+        """For each incident that is open, or was resolved at or after `resolved_since`, and each
+        of `destinations` that was sent a message of it: that latest sent message (a read: no
+        lock), incidents oldest first. Alertmanager forgets an alert nobody re-sends."""
+        if not destinations:
+            return []
+        marks = ",".join("?" * len(destinations))
+        rows = self.db.execute(
+            "SELECT m.id, m.destination, m.route, m.mentions, m.attempts, e.event_json, e.level,"
+            " e.scope, m.incident, m.recovery, e.context, e.run FROM messages m"
+            " JOIN events e ON e.id = m.event_row WHERE m.id IN ("
+            " SELECT MAX(s.id) FROM messages s JOIN incidents i ON i.id = s.incident"
+            f" WHERE s.state = 'sent' AND s.destination IN ({marks})"
+            " AND (i.state = 'open' OR i.resolved_at >= ?) GROUP BY s.incident, s.destination)"
+            " ORDER BY m.incident, m.destination",
+            (*destinations, resolved_since),
+        )
+        return [
+            Pending(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bool(r[9]), r[10], r[11])
+            for r in rows
+        ]
+
     # -- a damaged store ---------------------------------------------------------------------
 
     @_guarded

@@ -163,6 +163,12 @@ def _destinations(
         api = f", API {cut(dest.api_url, 80)}" if dest.api_url else ""
         api += f", events URL {cut(dest.events_url, 80)}" if dest.events_url else ""
         api += f", headers {', '.join(map(cut, dest.headers))} (redacted)" if dest.headers else ""
+        if dest.kind == "alertmanager":
+            from jp1notify.destinations.alertmanager import describe_destination
+
+            where, warned = describe_destination(dest)
+            api += where
+            warnings += warned
         lines.append(f"  {cut(dest.name)}: {kind}{dest.source.describe()} ({state}){api}")
     return lines, errors, warnings
 

@@ -311,6 +311,9 @@ def watch(
             return verdicts, None, 0
         store.set_meta(WATCHED_KEY, repr(clock.time()))
         report = drain(run, store, config, environ, eager=True)
+        from jp1notify.destinations.alertmanager import resend_for
+
+        resend_for(run, store, config, environ)  # Alertmanager forgets alerts not re-sent
         return verdicts, report, store.counts().get(State.PENDING, 0)
 
     try:

@@ -44,6 +44,7 @@ class Kind(StrEnum):
     TEAMS = "teams"
     PAGERDUTY = "pagerduty"
     WEBHOOK = "webhook"
+    ALERTMANAGER = "alertmanager"
 
 
 KINDS = tuple(k.value for k in Kind)
@@ -51,7 +52,7 @@ KINDS = tuple(k.value for k in Kind)
 THREADING = frozenset({Kind.SLACK_BOT})
 # Kinds that keep an incident open at the destination (a parent message, an alert): they are
 # always told the recovery, whatever a route's `recovery = false` says, else it stays open there.
-ALWAYS_RESOLVED = frozenset({Kind.SLACK_BOT, Kind.PAGERDUTY})
+ALWAYS_RESOLVED = frozenset({Kind.SLACK_BOT, Kind.PAGERDUTY, Kind.ALERTMANAGER})
 # The secret each kind is given in one of three ways: `<key>`, `<key>_env`, `<key>_file`.
 SECRET_KEYS = {
     Kind.SLACK_WEBHOOK: "webhook_url",
@@ -60,6 +61,7 @@ SECRET_KEYS = {
     Kind.TEAMS: "webhook_url",
     Kind.PAGERDUTY: "routing_key",
     Kind.WEBHOOK: "url",
+    Kind.ALERTMANAGER: "password",  # optional: only with `username` (basic auth)
 }
 
 
@@ -132,6 +134,10 @@ def channel_for(destination: Destination, config: Config, secret: str) -> Channe
         from jp1notify.destinations.webhook import Webhook
 
         return Webhook(destination, config, secret)
+    if destination.kind == Kind.ALERTMANAGER:
+        from jp1notify.destinations.alertmanager import Alertmanager
+
+        return Alertmanager(destination, config, secret)
     from jp1notify.destinations.slack_webhook import SlackWebhook
 
     return SlackWebhook(destination, config, secret)
