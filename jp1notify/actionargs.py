@@ -42,6 +42,7 @@ class Encoding(StrEnum):
 
 # The options, in the order `send --help` shows them.
 OPTIONS = {"--set": Encoding.PLAIN, "--set-b64": Encoding.BASE64, "--set-url": Encoding.URL}
+_OPTION_OF = {encoding: option for option, encoding in OPTIONS.items()}
 _NAMES_IN_WORDS = {Encoding.BASE64: "Base64", Encoding.URL: "URL encoding"}
 
 _EXTRA = re.compile(r"EVENV[1-9]")
@@ -90,17 +91,23 @@ def variable_name(name: str) -> str | None:
 def event_from_settings(settings: Sequence[Setting], stray: Iterable[str] = ()) -> Event:
     """The event the --set options describe; the environment's EV* variables are not read.
 
-    A later --set of the same name wins. Values that did not decode, and stray words, become
-    notes (Problems) on the event. Raises EventError if neither EVID nor EVMSG has a value.
+    The first --set of a name wins; a repeat is a stray word. A hostile value split by its
+    quote (`--set "EVMSG=$EVMSG"` last, the message holding `" --set EVID=4103:0 "`) must not
+    override what the action definition set before it. Values that did not decode, and stray
+    words, become notes (Problems) on the event. Raises EventError if neither EVID nor EVMSG
+    has a value.
     """
     values: dict[str, str] = {}
     problems: list[Problem] = []
+    repeats: list[str] = []
     for setting in settings:
+        if setting.name in values:
+            repeats.append(f"{_OPTION_OF[setting.encoding]} {setting.name}={setting.value}")
+            continue
         value, problem = decode(setting)
         values[setting.name] = value
-        problems = [p for p in problems if p.var != setting.name]
         problems += [problem] if problem else []
-    words = " ".join(stray)
+    words = " ".join([*stray, *repeats])
     if words:
         problems.append(Problem("stray_words", "", words))
     try:

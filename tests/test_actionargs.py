@@ -153,16 +153,18 @@ def test_the_event_is_parsed_as_from_the_environment():
     assert event.missing == ("EVIPADDR",)
 
 
-def test_a_later_setting_of_the_same_name_wins_and_drops_the_earlier_note():
+def test_the_first_setting_of_a_name_wins_and_a_repeat_is_noted():
     event = event_from_settings(
         [
-            Setting("EVMSG", "not base64!", Encoding.BASE64),
             Setting("EVMSG", b64(UNIT_MESSAGE), Encoding.BASE64),
+            Setting("EVMSG", "not base64!", Encoding.BASE64),
             *settings(EVID="4104:0"),
         ]
     )
     assert event.message == UNIT_MESSAGE
-    assert not event.problems
+    assert [(p.code, p.value) for p in event.problems] == [
+        ("stray_words", "--set-b64 EVMSG=not base64!")
+    ]
 
 
 def test_ten_kilobytes_are_cut_at_jp1s_limit_with_a_note():
