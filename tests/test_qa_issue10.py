@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+from fakegeneric import Answer, FakeGeneric
+
 from jp1notify.actionargs import Encoding, Setting, event_from_settings
+from jp1notify.delivery import Disposition
+from jp1notify.destinations import alertmanager as am
+
+from conftest import clean_env, event_env, run
+
+ALERTS = "/api/v2/alerts"
 
 ABEND = "KAVS0262-E ジョブネット(AJSROOT1:/PROD/DAILY:@A100)が異常終了しました"
 
@@ -20,3 +29,59 @@ def test_a_message_cannot_smuggle_a_second_evid_past_the_real_one():
     assert event.event_id == "4104"
     notes = [(p.code, p.value) for p in event.problems]
     assert ("stray_words", "--set EVID=4103:0") in notes
+
+
+# -- Alertmanager: a proxy's or portal's HTML page is not Alertmanager's answer ----------------
+
+AM_CONFIG = """
+[message]
+language = "en"
+[http]
+timeout_seconds = 1
+max_attempts = 1
+retry_budget_seconds = 2
+[outbox]
+data_dir = "data"
+max_wait_seconds = 1
+[log]
+dir = "logs"
+[destinations.am]
+kind = "alertmanager"
+urls = ["http://127.0.0.1:{port}"]
+[[routes]]
+destination = "am"
+"""
+PORTAL = "<html><head><title>Guest Wi-Fi login</title></head><body>Sign in</body></html>"
+
+
+def test_a_portal_page_with_200_leaves_the_alert_queued(tmp_path):
+    """A captive portal or proxy answering 200 with its HTML page did not give the alert to
+    Alertmanager (API v2 answers 200 with an empty or JSON body): retried, as Teams and
+    PagerDuty do, not "delivered" and lost."""
+    fake = FakeGeneric()
+    try:
+        fake.script(ALERTS, Answer(200, PORTAL, {"Content-Type": "text/html"}))
+        config = tmp_path / "jp1notify.toml"
+        config.write_text(AM_CONFIG.format(port=fake.server.server_address[1]), encoding="utf-8")
+        env = clean_env(JP1NOTIFY_CONFIG=str(config), **event_env())
+        result = run(["send"], env)
+        assert "delivered" not in result.stderr
+        assert "Guest Wi-Fi login" in result.stderr  # the page's title, said
+        assert "queued for am" in result.stderr
+    finally:
+        fake.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "disposition"),
+    [
+        (200, Disposition.RETRY),
+        (202, Disposition.RETRY),
+        (400, Disposition.REFUSED),
+        (404, Disposition.REFUSED),
+    ],
+)
+def test_html_pages_are_not_alertmanager_answers(status, disposition):
+    verdict = am.judge(status, PORTAL, {})
+    assert verdict.disposition is disposition
+    assert "not Alertmanager's" in verdict.reason

@@ -284,6 +284,8 @@ def rfc3339(epoch: float) -> str:
 def judge(status: int, body: str, headers: Mapping[str, str]) -> Verdict:
     """Classify one instance's answer (the body and headers already redacted)."""
     text = body.strip()
+    if describe_body(text).startswith("an HTML page") and status not in (401, 407):
+        return _not_alertmanager(status, text, headers)  # API v2 never answers with a page
     if 200 <= status < 300:
         return Verdict(DELIVERED, "ok")
     if status in (400, 422):  # the payload: jp1notify's making
@@ -305,6 +307,12 @@ def judge(status: int, body: str, headers: Mapping[str, str]) -> Verdict:
             "address, like http://am1:9093 (jp1notify adds /api/v2/alerts; Alertmanager 0.16 "
             "or later)",
         )
+    return _not_alertmanager(status, text, headers)
+
+
+def _not_alertmanager(status: int, text: str, headers: Mapping[str, str]) -> Verdict:
+    """A server error, or an answer from something else on the way (a proxy, a captive
+    portal's page, even with 200): retried, or refused with what to check."""
     if status >= 500 or status in (408, 429):
         wait = read_retry_after(headers, text) if "retry-after" in headers else None
         return Verdict(RETRY, f"Alertmanager answered HTTP {status}, {describe_body(text)}", wait)
@@ -315,6 +323,8 @@ def judge(status: int, body: str, headers: Mapping[str, str]) -> Verdict:
     what = f"an answer that is not Alertmanager's (HTTP {status}, {describe_body(text)})"
     if 300 <= status < 400:
         return Verdict(RETRY, f"{what}: Alertmanager does not redirect; check urls and http.proxy")
+    if 200 <= status < 300:
+        return Verdict(RETRY, f"{what}; check urls and http.proxy")
     return Verdict(Disposition.REFUSED, f"{what}; a proxy or filter may be blocking it")
 
 
