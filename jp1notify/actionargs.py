@@ -52,6 +52,29 @@ _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _WHITE = re.compile(r"\s+")
 
 
+def after_settings(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """`argv` split into what the option parser reads and stray words: from the first --set on,
+    only --set options and their values. A value split by its quote (`--set "EVMSG=$EVMSG"`,
+    the message holding `" --dry-run "`, `" -h "` or `" --config <another file> "`) must not
+    become an option that sends nothing or sends elsewhere: such words are stray words."""
+    start = next((i for i, word in enumerate(argv) if _is_set_option(word)), len(argv))
+    kept, stray = list(argv[:start]), []
+    words = iter(argv[start:])
+    for word in words:
+        if word in OPTIONS:
+            value = next(words, None)
+            kept += [word] if value is None else [word, value]
+        elif _is_set_option(word):
+            kept.append(word)
+        else:
+            stray.append(word)
+    return kept, stray
+
+
+def _is_set_option(word: str) -> bool:
+    return word in OPTIONS or word.startswith(tuple(f"{option}=" for option in OPTIONS))
+
+
 class Setting(NamedTuple):
     """One `--set NAME=VALUE`: the variable's name as parse_event files it, the value as given."""
 

@@ -113,8 +113,12 @@ def main(
 def _arguments(argv: list[str]) -> argparse.Namespace | _Args:
     if not argv:  # what notification.bat runs: skip building the argument parser
         return _Args(handler=cmd_send, config=None, env_file=None, dry_run=False)
+    from jp1notify.actionargs import after_settings
+
     parser = _parser()
-    args, stray = parser.parse_known_args(_with_default_command(argv))
+    argv, late = after_settings(_with_default_command(argv))
+    args, stray = parser.parse_known_args(argv)
+    stray += late
     if stray and not getattr(args, "settings", None):
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     args.stray = stray  # with --set: words a quote in a value split off (actionargs.py)
@@ -292,7 +296,8 @@ def _warn_stray(stray: list[str]) -> None:
         print(
             f"jp1notify: warning: {len(stray)} word(s) outside any --set on the command line, "
             "probably split off a value by a double quote; sent anyway with a note. Pass such "
-            "values with --set-b64 (docs/operators.md: 'JP1/IM automated actions').",
+            "values with --set-b64 (docs/operators.md: 'JP1/IM automated actions'). Options "
+            "after the first --set (--dry-run, --config) are read as such words: put them before.",
             file=sys.stderr,
         )
 
@@ -499,7 +504,7 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the event, routes and payloads as JSON; send nothing",
+        help="print the event, routes and payloads as JSON; send nothing (before any --set)",
     )
     send.set_defaults(handler=cmd_send)
     check = commands.add_parser("check-config", help="validate the config and summarise its routes")

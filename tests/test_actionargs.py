@@ -251,7 +251,7 @@ def test_the_three_options_mix_in_one_command_line(config, capsys):
     [
         (["--set", "EVPID=1"], "argument --set: 'EVPID' is not a JP1 event variable"),
         (["--set-b64", "EVMSG"], "argument --set-b64: expected NAME=VALUE"),
-        (["--set", "EVID=1", "--env-file", "x.env"], "either by --set or by --env-file"),
+        (["--env-file", "x.env", "--set", "EVID=1"], "either by --set or by --env-file"),
         (["--bogus"], "unrecognized arguments: --bogus"),
         (["--set", "EVID=4104", "--dry"], None),  # no abbreviations: a stray word, not --dry-run
     ],
@@ -307,7 +307,8 @@ def test_hostile_values_arrive_at_slack_intact(site, slack, option, kind):
     text = json.dumps(payload, ensure_ascii=False)
     assert "/PROD/日次" in text
     assert "<!" not in text.replace("<!channel>", "")  # event text made no mention
-    report = run([*action(config, option, f"EVMSG={value}"), "--dry-run"], env)
+    send, *rest = action(config, option, f"EVMSG={value}")
+    report = run([send, "--dry-run", *rest], env)  # options before the first --set
     assert json.loads(report.stdout)["event"]["message"] == message.strip()
 
 

@@ -85,3 +85,64 @@ def test_html_pages_are_not_alertmanager_answers(status, disposition):
     verdict = am.judge(status, PORTAL, {})
     assert verdict.disposition is disposition
     assert "not Alertmanager's" in verdict.reason
+
+
+# -- send --set: a value split by its quote must not become an option -------------------------
+
+SEND_CONFIG = """
+[message]
+language = "en"
+[http]
+timeout_seconds = 1
+max_attempts = 1
+retry_budget_seconds = 2
+[outbox]
+data_dir = "data"
+max_wait_seconds = 1
+[log]
+dir = "logs"
+[destinations.hook]
+kind = "webhook"
+url = "{url}"
+[[routes]]
+destination = "hook"
+"""
+
+
+@pytest.mark.parametrize(
+    "smuggled",
+    [["--dry-run"], ["-h"], ["--help"], ["--config", "{other}"], ["--config={other}"]],
+)
+def test_words_split_off_a_message_are_not_options(tmp_path, smuggled):
+    """JP1 substitutes $EVMSG into `--set "EVMSG=$EVMSG"`; a message holding
+    `" --dry-run "` (or -h, or --config and another file) split the command line. The alert
+    must still go to the configured destination, with the words as a note."""
+    fake = FakeGeneric()
+    try:
+        config = tmp_path / "jp1notify.toml"
+        config.write_text(SEND_CONFIG.format(url=fake.url("/real")), encoding="utf-8")
+        other = tmp_path / "other.toml"
+        other.write_text(SEND_CONFIG.format(url=fake.url("/other")), encoding="utf-8")
+        words = [w.format(other=other) for w in smuggled]
+        argv = ["send", "--set", "EVID=4104:0", "--set", "EVMSG=" + ABEND + " x", *words, ""]
+        result = run(argv, clean_env(JP1NOTIFY_CONFIG=str(config)))
+        assert "delivered to hook" in result.stderr, result.stdout + result.stderr
+        assert len(fake.bodies("/real")) == 1
+        assert fake.bodies("/other") == []
+        assert "outside any --set" in result.stderr
+    finally:
+        fake.close()
+
+
+def test_options_before_the_first_set_still_count(tmp_path):
+    fake = FakeGeneric()
+    try:
+        config = tmp_path / "jp1notify.toml"
+        config.write_text(SEND_CONFIG.format(url=fake.url("/real")), encoding="utf-8")
+        argv = ["send", "--config", str(config), "--dry-run", "--set", "EVID=4104:0"]
+        result = run([*argv, "--set=EVMSG=" + ABEND], clean_env())
+        assert result.returncode == 0, result.stderr
+        assert '"config"' in result.stdout
+        assert fake.bodies("/real") == []
+    finally:
+        fake.close()
