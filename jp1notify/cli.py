@@ -576,7 +576,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_set_options(send: argparse.ArgumentParser) -> None:
     """--set, --set-b64, --set-url: the event on the command line (JP1/IM automated actions,
-    JP1/Base local actions); appended in order to one list, a later one of a name wins."""
+    JP1/Base local actions); appended in order to one list, the first one of a name wins."""
     from jp1notify.actionargs import OPTIONS, parse_setting
     from jp1notify.errors import SettingError
 
