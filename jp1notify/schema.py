@@ -120,6 +120,11 @@ def _headers(value: dict[str, str]) -> dict[str, str]:
                 f"the value of header {shown_name!r} is empty or has a line break or control "
                 "character (the value is not shown: it may be a secret)"
             )
+        if not text.isascii():  # httpx sends header values as ASCII: it could never be sent
+            raise ValueError(
+                f"the value of header {shown_name!r} has a character that is not ASCII (HTTP "
+                "header values are ASCII; the value is not shown: it may be a secret)"
+            )
     return value
 
 

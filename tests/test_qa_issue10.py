@@ -146,3 +146,29 @@ def test_options_before_the_first_set_still_count(tmp_path):
         assert fake.bodies("/real") == []
     finally:
         fake.close()
+
+
+# -- webhook headers: a value HTTP cannot carry is a config error, named by key ----------------
+
+
+def test_a_header_value_that_is_not_ascii_is_refused_by_check_config(tmp_path):
+    """httpx sends header values as ASCII: `Bearer tök…` failed at each send as "the webhook
+    URL cannot be used (UnicodeEncodeError); copy it again from Slack" (wrong key, wrong
+    product) while check-config said OK."""
+    fake = FakeGeneric()
+    try:
+        config = tmp_path / "jp1notify.toml"
+        text = SEND_CONFIG.format(url=fake.url("/real"))
+        config.write_text(
+            text.replace(
+                'url = "', 'headers = { Authorization = "Bearer tök-5ecret-abc" }\nurl = "'
+            ),
+            encoding="utf-8",
+        )
+        result = run(["check-config"], clean_env(JP1NOTIFY_CONFIG=str(config)))
+        assert result.returncode != 0
+        assert "destinations.hook.headers" in result.stderr + result.stdout
+        assert "ASCII" in result.stderr + result.stdout
+        assert "5ecret" not in result.stderr + result.stdout
+    finally:
+        fake.close()
