@@ -50,6 +50,10 @@ _ATTRIBUTE = re.compile(r"EV:[^\s=]+", re.IGNORECASE)
 ALLOWED = ", ".join([*FIELDS, "EVENV1..EVENV9", "EV:<extended attribute>"])
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _WHITE = re.compile(r"\s+")
+# JP1 turns control characters into spaces in what it substitutes (destinations.md 6.3); an
+# encoded value bypasses that, so decoded ones get the same (NUL, ESC: no terminal escape
+# sequence reaches stderr or the log), line breaks and tabs kept as the environment keeps them.
+_CONTROLS = {c: " " for c in [*range(0x20), 0x7F] if chr(c) not in "\t\n\r"}
 
 
 def after_settings(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -157,7 +161,7 @@ def decode(setting: Setting) -> tuple[str, Problem | None]:
             "not_decoded", setting.name, _NAMES_IN_WORDS[setting.encoding]
         )
     # Bytes not valid UTF-8 stay as surrogate escapes, which parse_event repairs (CP932, ...).
-    return raw.decode("utf-8", "surrogateescape"), None
+    return raw.decode("utf-8", "surrogateescape").translate(_CONTROLS), None
 
 
 def _base64(text: str) -> bytes:

@@ -172,3 +172,34 @@ def test_a_header_value_that_is_not_ascii_is_refused_by_check_config(tmp_path):
         assert "5ecret" not in result.stderr + result.stdout
     finally:
         fake.close()
+
+
+# -- --set-b64 / --set-url: decoded bytes JP1 itself would never pass -------------------------
+
+
+@pytest.mark.parametrize("option", ["--set-b64", "--set-url"])
+def test_decoded_control_characters_reach_no_terminal_or_log(tmp_path, option):
+    """JP1 turns control characters into spaces in what it substitutes (destinations.md 6.3);
+    an encoded value bypasses that: NUL, ESC (a terminal's escape sequences: an OSC that sets
+    the window title, a clear screen) must not reach stderr or the log file raw."""
+    import base64
+    from urllib.parse import quote
+
+    fake = FakeGeneric()
+    try:
+        config = tmp_path / "jp1notify.toml"
+        config.write_text(SEND_CONFIG.format(url=fake.url("/real")), encoding="utf-8")
+        message = (
+            "KAVS0262-E ジョブネット(AJSROOT1:/PROD/\x1b]0;pwn\x07X\x00Y:@A1)が\x1b[2J異常終了"
+        )
+        data = message.encode("utf-8")
+        value = base64.b64encode(data).decode() if option == "--set-b64" else quote(data)
+        argv = ["send", "--set", "EVID=4104:0", option, "EVMSG=" + value]
+        result = run(argv, clean_env(JP1NOTIFY_CONFIG=str(config)))
+        assert "delivered to hook" in result.stderr
+        for written in [result.stderr.encode(), *(p.read_bytes() for p in tmp_path.rglob("*.log"))]:
+            assert b"\x1b" not in written and b"\x00" not in written and b"\x07" not in written
+        (body,) = fake.bodies("/real")
+        assert body["event"]["message"].count(" ") >= message.count(" ") + 4
+    finally:
+        fake.close()
