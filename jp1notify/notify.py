@@ -660,7 +660,7 @@ def _deliver(
     from jp1notify.bounds import patient_timeout
     from jp1notify.config import read_secret
     from jp1notify.delivery import Verdict
-    from jp1notify.destinations import Channel, channel_for
+    from jp1notify.destinations import Channel, channel_for, shortened
 
     results = []
     deadline = time.monotonic() + config.http.retry_budget
@@ -681,7 +681,7 @@ def _deliver(
             item = _item(config, event, classification, d, context, measured)
             cut = channel.render(item).truncated
             if cut:
-                run.say(f"message to {name} shortened to fit Slack: {', '.join(cut)}")
+                run.say(f"message {shortened(name, destination.kind, cut)}")
 
             def once(timeout: float, c: Channel = channel, i: Item = item) -> Verdict:
                 return c.deliver(http, i, None, timeout).verdict

@@ -43,7 +43,7 @@ from jp1notify.bounds import DEADLINE_GRACE, LEASE_TTL, lease_ahead, patient_tim
 from jp1notify.classify import Classification
 from jp1notify.config import Config, read_secret
 from jp1notify.delivery import Disposition
-from jp1notify.destinations import Channel, Item, Sent, channel_for
+from jp1notify.destinations import Channel, Item, Sent, channel_for, shortened
 from jp1notify.destinations.slack import MIN_INTERVAL
 from jp1notify.errors import ConfigError, LostLease, StoreError
 from jp1notify.event import Event
@@ -394,8 +394,10 @@ class Sender:
                 self._unrenderable(channel.name, p, exc)
                 continue
             if rendered.truncated:
-                cut = ", ".join(rendered.truncated)
-                self.notes.append(f"message {p.id} to {channel.name} shortened to fit Slack: {cut}")
+                kind = self.config.destinations[channel.name].kind
+                self.notes.append(
+                    f"message {p.id} {shortened(channel.name, kind, rendered.truncated)}"
+                )
             sent = channel.deliver(http, item, thread, timeout)
             return sent, [p.id], MIN_INTERVAL, p.incident
         return None

@@ -381,3 +381,12 @@ def test_a_storm_digest_stays_under_the_size_limit_and_leaves_the_rest_queued():
     one_jobnet = [item(1, m) for m in range(7)]
     shown = texts(card_of(render_digest(one_jobnet, "en", config).payload))
     assert any("…and 2 more events of this jobnet" in t for t in shown)
+
+
+def test_a_cut_message_is_said_in_its_own_destinations_terms():
+    from jp1notify.destinations import shortened
+
+    assert shortened("ops", "teams", ["message"]) == "to ops shortened to fit Teams: message"
+    assert shortened("a", "slack_webhook", ("message", "context")).endswith(
+        "Slack: message, context"
+    )

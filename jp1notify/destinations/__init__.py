@@ -111,6 +111,21 @@ class Channel(Protocol):
     def deliver_digest(self, http: Http, payload: dict[str, Any], timeout: float) -> Sent: ...
 
 
+# Whose size limits a kind's messages are cut to, for the operator's "shortened to fit ..." line.
+_LIMITS_OF: dict[str, str] = {
+    Kind.TEAMS: "Teams",
+    Kind.PAGERDUTY: "PagerDuty",
+    Kind.WEBHOOK: "the webhook's limit",
+    Kind.ALERTMANAGER: "Alertmanager",
+    Kind.HEALTHCHECKS: "Healthchecks",
+}
+
+
+def shortened(destination: str, kind: str, parts: tuple[str, ...] | list[str]) -> str:
+    """The operator's line for a message cut to fit its destination (`parts`: what was cut)."""
+    return f"to {destination} shortened to fit {_LIMITS_OF.get(kind, 'Slack')}: {', '.join(parts)}"
+
+
 def channel_for(destination: Destination, config: Config, secret: str) -> Channel:
     """The implementation of a configured destination's kind, holding its secret (read by
     `config.read_secret`, which marked it for redaction)."""
