@@ -151,7 +151,7 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
             ending = Ending.DUPLICATE
         elif hold:
             store = _add_context(run, config, store, event, recorded.key)
-        store, (report, states) = recovering(
+        store, (report, elsewhere, states) = recovering(
             run, config, store, lambda s: _drain_and_look(run, s, config, environ, recorded.key)
         )
     except StoreError as exc:
@@ -168,7 +168,9 @@ def notify(run: Invocation, config: Config, event: Event, environ: Mapping[str, 
         store.close()
     if report:
         details.update(posts=report.posts, sent=report.sent, stopped=report.stopped)
-    return _own_outcome(run, event, states, report, ending, details)
+    elif elsewhere:
+        details.update(posts=0, sent=0, stopped="busy")  # as a drain that found the lease held
+    return _own_outcome(run, event, states, report, ending, details, elsewhere)
 
 
 def _measure(
@@ -375,14 +377,30 @@ def _record_patiently(
 
 def _drain_and_look(
     run: Invocation, store: Store, config: Config, environ: Mapping[str, str], key: str
-) -> tuple[DrainReport | None, list[MessageState]]:
+) -> tuple[DrainReport | None, bool, list[MessageState]]:
+    """Send if this process gets the lease; then this event's messages. The middle value: the
+    lease was seen held by another process, which sends this event (nothing was tried here)."""
     from jp1notify.bounds import sending_left
 
     # A process that waited long to record (a storm) sends only for what is left of its run bound.
     budget = sending_left(config, time.monotonic() - run.started)
     pending = budget > 0 and store.has_pending()
+    if pending and _sending_elsewhere(store, config):
+        return None, True, store.event_messages(key)[1]
     report = drain(run, store, config, environ, budget=budget) if pending else None
-    return report, store.event_messages(key)[1]
+    return report, False, store.event_messages(key)[1]
+
+
+def _sending_elsewhere(store: Store, config: Config) -> bool:
+    """The sender lease is held by another process: the read that Store.take_lease starts with,
+    made before the outbox and httpx are imported. In a storm most processes record their event
+    and leave here, at the cost of a bare Python start (benchmarks/startup.py, "records and
+    leaves"). A holder with this process's pid (a dead process's lease, the pid reused) is left
+    to take_lease, which takes it over."""
+    from jp1notify.bounds import lease_ahead
+
+    holder = store.lease_held(time.time(), lease_ahead(config))
+    return holder is not None and not holder.endswith(f":{os.getpid()}")
 
 
 def _own_outcome(
@@ -392,6 +410,7 @@ def _own_outcome(
     report: DrainReport | None,
     ending: Ending | None,
     details: dict[str, object],
+    elsewhere: bool = False,
 ) -> Outcome:
     """This event's messages decide the outcome; what this process buried is a problem too."""
     from jp1notify.store import State
@@ -406,7 +425,8 @@ def _own_outcome(
             if State.PENDING in own
             else Ending.DELIVERED
         )
-    others = " (another jp1notify process is sending)" if report and not report.holder else ""
+    busy = elsewhere or (report is not None and not report.holder)
+    others = " (another jp1notify process is sending)" if busy else ""
     for s in states:
         if s.state == State.SENT and ending is not Ending.DUPLICATE:
             run.say(f"event {describe(event)} delivered to {s.destination}")

@@ -685,10 +685,7 @@ class Store:
         lock. Safe: this process recorded its event before reading, and a holder releases only
         in the transaction that sees the queue empty, so it either saw that event or released
         before this read (which then sees the lease free)."""
-        row = self.db.execute(
-            "SELECT holder, expires_at FROM lease WHERE name = 'sender'"
-        ).fetchone()
-        if row and row[0] not in (None, holder) and now <= row[1] <= now + max_ahead:
+        if self.lease_held(now, max_ahead) not in (None, holder):
             return False
         with self.write() as db:
             taken = db.execute(
@@ -697,6 +694,17 @@ class Store:
                 (holder, now + ttl, holder, now, now + max_ahead),
             ).rowcount
         return taken == 1
+
+    @_guarded
+    def lease_held(self, now: float, max_ahead: float = 3600.0) -> str | None:
+        """Who holds a valid lease (unexpired, its expiry no further ahead than `max_ahead`), by
+        a read without the write lock; None if nobody does, or the holder's claim is void."""
+        row = self.db.execute(
+            "SELECT holder, expires_at FROM lease WHERE name = 'sender'"
+        ).fetchone()
+        if row and row[0] is not None and now <= row[1] <= now + max_ahead:
+            return str(row[0])
+        return None
 
     @_guarded
     def renew_lease(self, holder: str, until: float) -> bool:
