@@ -585,13 +585,21 @@ def event_datetime(event: Event, zone: tzinfo | None) -> datetime | None:
     return parse_event_time(event.date, event.time, zone)
 
 
+# What datetime.strptime(..., "%Y/%m/%d %H:%M:%S") accepts (one or two digits but the year's four,
+# any whitespace between date and time), without importing _strptime and locale (~4 ms a start).
+_EVENT_TIME = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})\s+(\d{1,2}):(\d{1,2}):(\d{1,2})")
+
+
 def parse_event_time(date: str | None, time: str | None, zone: tzinfo | None) -> datetime | None:
     """`2026/11/22` + `02:13:05` in `zone` (None: this machine's zone), or None if unusable."""
     if not date or not time:
         return None
+    found = _EVENT_TIME.fullmatch(f"{date} {time}")
     try:
-        naive = datetime.strptime(f"{date} {time}", "%Y/%m/%d %H:%M:%S")
-    except ValueError:
+        naive = datetime(*map(int, found.groups())) if found else None
+    except ValueError:  # 2026/02/30, 25:00:00
+        return None
+    if naive is None:
         return None
     return naive.replace(tzinfo=zone) if zone else naive.astimezone()
 
