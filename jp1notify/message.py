@@ -22,6 +22,8 @@ from jp1notify.catalog import LEVELS
 from jp1notify.classify import Classification
 from jp1notify.config import Config, Runbook, default_name
 from jp1notify.event import FIELDS, Event, describe_problems
+from jp1notify.event import event_datetime as event_datetime  # re-exported: event.py owns it
+from jp1notify.event import parse_event_time as parse_event_time
 from jp1notify.guidance import (
     ContextResult,
     expand,
@@ -578,30 +580,6 @@ def _extra_value(event: Event, name: str) -> str | None:
 
 def _paren(text: str | None) -> str | None:
     return f"({text})" if text else None
-
-
-def event_datetime(event: Event, zone: tzinfo | None) -> datetime | None:
-    """EVDATE + EVTIME as an aware datetime in the manager's zone, or None if unusable."""
-    return parse_event_time(event.date, event.time, zone)
-
-
-# What datetime.strptime(..., "%Y/%m/%d %H:%M:%S") accepts (one or two digits but the year's four,
-# any whitespace between date and time), without importing _strptime and locale (~4 ms a start).
-_EVENT_TIME = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})\s+(\d{1,2}):(\d{1,2}):(\d{1,2})")
-
-
-def parse_event_time(date: str | None, time: str | None, zone: tzinfo | None) -> datetime | None:
-    """`2026/11/22` + `02:13:05` in `zone` (None: this machine's zone), or None if unusable."""
-    if not date or not time:
-        return None
-    found = _EVENT_TIME.fullmatch(f"{date} {time}")
-    try:
-        naive = datetime(*map(int, found.groups())) if found else None
-    except ValueError:  # 2026/02/30, 25:00:00
-        return None
-    if naive is None:
-        return None
-    return naive.replace(tzinfo=zone) if zone else naive.astimezone()
 
 
 def format_event_time(event: Event, zone: tzinfo | None, short: bool = False) -> str | None:

@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from jp1notify.classify import Classification, classify
 from jp1notify.config import Config
 from jp1notify.errors import ConfigError, RecordedButFailed, StoreError, StoreProblem
-from jp1notify.event import Event
+from jp1notify.event import Event, event_datetime
 from jp1notify.logfile import LogFile
-from jp1notify.message import Rendered, event_datetime
 from jp1notify.redaction import Secrets, redact
 from jp1notify.routing import Decision, Delivery, route
 from jp1notify.text import cut
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
 
     from jp1notify.delivery import Result
     from jp1notify.destinations import Item
+    from jp1notify.message import Rendered
     from jp1notify.outbox import DrainReport
     from jp1notify.runs import Run
     from jp1notify.store import MessageState, Recorded, Store

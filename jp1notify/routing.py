@@ -63,7 +63,7 @@ def event_moment(event: Event, config: Config, now: datetime | None = None) -> d
     """The local time a route's hours are checked against: the event's own (EVDATE/EVTIME in
     [message].timezone), else `now` (default: the clock), in the same zone. An event queued
     for minutes is routed by when it happened, not by when jp1notify ran."""
-    from jp1notify.message import event_datetime
+    from jp1notify.event import event_datetime
 
     moment = event_datetime(event, config.timezone)
     if moment is not None:
