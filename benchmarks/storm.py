@@ -5,6 +5,12 @@ outage run. Prints a Markdown table; docs/benchmarks.md keeps the results.
 
     .venv/bin/python benchmarks/storm.py                  # N = 50, 200, 500 and the outage runs
     .venv/bin/python benchmarks/storm.py --sizes 50 --no-outage
+    .venv/bin/python benchmarks/storm.py --sizes 500 --no-outage --frozen --floor
+
+--frozen runs the frozen build (dist/jp1notify/jp1notify, scripts/build.sh) instead of the
+installed console script. --floor adds, side by side, a storm of stdlib-only Python processes
+(one urllib POST each, the floor of any Python tool) fired the same way at a webhook that
+accepts everything: its last exit and CPU per event are what any Python notifier would pay.
 
 Columns: events fired; events visible in Slack (each event's unit found in an accepted post);
 posts accepted; 429 answers; seconds from the first spawn until the last process exited and
@@ -26,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import installed_command, workspace  # noqa: E402
+from common import ROOT, installed_command, workspace  # noqa: E402
 
 from fakeslack import FakeSlack  # noqa: E402
 
@@ -57,6 +63,53 @@ def visible(slack: FakeSlack) -> tuple[set[str], float | None]:
     return seen, last
 
 
+COMMAND = installed_command()  # main() replaces it with the frozen build for --frozen
+COLD = False  # --cold: no check-config before the storm, the config cache is empty
+FLOOR = (
+    "import json, os, urllib.request\n"
+    "body = json.dumps({'text': os.environ['EVMSG']}).encode()\n"
+    "request = urllib.request.Request(os.environ['HOOK'], data=body,"
+    " headers={'Content-Type': 'application/json'})\n"
+    "urllib.request.urlopen(request, timeout=10).read()\n"
+)
+
+
+def floor_storm(n: int) -> dict[str, object]:
+    """N stdlib POST processes fired like a storm, at a webhook without a rate limit."""
+    slack = FakeSlack()
+    base = workspace("jp1notify-storm-floor-", slack.url("alerts"))
+    start = time.monotonic()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    procs = []
+    for i in range(n):
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", FLOOR],
+                env=event_env(base, i),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        time.sleep(max(0.0, start + (i + 1) / n - time.monotonic()))
+    codes = Counter(p.wait() for p in procs)
+    last_exit = time.monotonic() - start
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    time.sleep(0.2)
+    seen, last_seen = visible(slack)
+    slack.close()
+    return {
+        "n": n,
+        "visible": len(seen),
+        "posts": len(slack.received),
+        "429s": 0,
+        "last_exit_s": round(last_exit, 1),
+        "last_visible_s": round(last_seen - start, 1) if last_seen else None,
+        "codes": dict(codes),
+        "cpu_per_event_s": round(cpu / n, 3),
+    }
+
+
 def storm(
     n: int, hook: str | None = None, outage: float = 0.0, refuse: bool = False
 ) -> dict[str, object]:
@@ -65,6 +118,10 @@ def storm(
     base = workspace("jp1notify-storm-", good_hook)
     if refuse:  # Slack unreachable: the webhook points at a port nobody listens on
         base["HOOK"] = good_hook.replace(f":{slack.port}/", ":9/")
+    # As on a site, where check-config ran after the last edit: the validated config is cached
+    # (a storm right after an edit pays the validation in its first processes: see --cold).
+    if not COLD:
+        subprocess.run(COMMAND + ["check-config"], env=base, capture_output=True, check=True)
     start = time.monotonic()
     slack.outage_until = start + outage
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -72,7 +129,7 @@ def storm(
     for i in range(n):  # spread the spawns over about one second
         procs.append(
             subprocess.Popen(
-                installed_command(),
+                COMMAND,
                 env=event_env(base, i),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -100,7 +157,7 @@ def storm(
             time.sleep(0.2)
         flush_env = {**base, "HOOK": good_hook}
         flush_start = time.monotonic()
-        subprocess.run(installed_command() + ["flush"], env=flush_env, capture_output=True)
+        subprocess.run(COMMAND + ["flush"], env=flush_env, capture_output=True)
         seen, last_seen = visible(slack)
         row.update(
             after_flush_visible=len(seen),
@@ -115,8 +172,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 500])
     parser.add_argument("--no-outage", action="store_true", help="skip the outage runs")
+    parser.add_argument("--frozen", action="store_true", help="run dist/jp1notify/jp1notify")
+    parser.add_argument("--floor", action="store_true", help="add stdlib-only POST storms")
+    parser.add_argument(
+        "--cold", action="store_true", help="start without the config cache (a storm after an edit)"
+    )
     args = parser.parse_args()
-    runs = [(f"storm N={n}", storm(n)) for n in args.sizes]
+    global COMMAND, COLD
+    COLD = args.cold
+    if args.frozen:
+        frozen = ROOT / "dist" / "jp1notify" / "jp1notify"
+        if not frozen.exists():
+            raise SystemExit(f"{frozen} is missing: build it first with scripts/build.sh")
+        COMMAND = [str(frozen)]
+    kind = "frozen" if args.frozen else "from source"
+    runs = []
+    for n in args.sizes:
+        runs.append((f"storm N={n} ({kind})", storm(n)))
+        if args.floor:
+            runs.append((f"stdlib POST storm N={n} (floor)", floor_storm(n)))
     if not args.no_outage:
         runs.append(("outage: 500 for 20 s, N=50", storm(50, outage=20.0)))
         runs.append(("outage: connection refused, N=50", storm(50, refuse=True)))
