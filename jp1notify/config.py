@@ -22,7 +22,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -237,12 +238,69 @@ def load_config(path: Path) -> Config:
     config = _from_cache(path, digest, data)
     if config is not None:
         return config
-    from jp1notify import schema  # pydantic: only when the file changed
+    with _validating(path) as alone:
+        # Another process validating this file: its cache is worth waiting for. Claimed: one
+        # that validated while this process read the old cache may have written it already.
+        config = _from_cache(path, digest, data) if alone else _wait_for_cache(path, digest, data)
+        if config is not None:
+            return config
+        from jp1notify import schema  # pydantic: only when the file changed
 
-    validated, references = schema.validate(path, data)
-    config = build_config(path, validated, references)
-    _write_cache(path, digest, validated)
+        validated, references = schema.validate(path, data)
+        config = build_config(path, validated, references)
+        _write_cache(path, digest, validated)
     return config
+
+
+# A storm that starts right after the config was edited (and check-config not run) would have
+# every one of its processes validate the file (pydantic: ~0.25 CPU s each, 60 s of CPU for 500
+# events). One process validates, holding `<config>.cache.lock`; the others wait for its cache,
+# which costs them a stat and a read every 50 ms. A lock older than VALIDATION_WAIT is a dead
+# validator's: ignored. A validator that finds the file invalid writes no cache: the waiters
+# then validate it themselves, and each reports the problems.
+VALIDATION_WAIT = 10.0
+
+
+@contextlib.contextmanager
+def _validating(path: Path) -> Iterator[bool]:
+    """Claim the validation of `path` for this process: True if claimed (or no claim can be
+    made: a read-only folder), False if a live claim of another process stands."""
+    lock = path.with_name(path.name + ".cache.lock")
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0))
+    except FileExistsError:
+        yield not _claim_is_live(lock)
+        return
+    except OSError:
+        yield True
+        return
+    os.close(fd)
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(lock)
+
+
+def _claim_is_live(lock: Path) -> bool:
+    try:
+        age = time.time() - os.stat(lock).st_mtime
+    except OSError:
+        return False  # just released: the cache is there, or the file was invalid
+    return -VALIDATION_WAIT < age < VALIDATION_WAIT
+
+
+def _wait_for_cache(path: Path, digest: str, data: bytes) -> Config | None:
+    """The config from the cache the validating process writes, or None once its claim ends
+    without one (or outlives VALIDATION_WAIT)."""
+    lock = path.with_name(path.name + ".cache.lock")
+    deadline = time.monotonic() + VALIDATION_WAIT
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        config = _from_cache(path, digest, data)
+        if config is not None or not _claim_is_live(lock):
+            return config if config is not None else _from_cache(path, digest, data)
+    return None
 
 
 def read_regular_file(path: Path) -> bytes:
