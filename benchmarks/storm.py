@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import resource
 import subprocess
@@ -70,8 +71,58 @@ FLOOR = (
     "body = json.dumps({'text': os.environ['EVMSG']}).encode()\n"
     "request = urllib.request.Request(os.environ['HOOK'], data=body,"
     " headers={'Content-Type': 'application/json'})\n"
-    "urllib.request.urlopen(request, timeout=10).read()\n"
+    "urllib.request.urlopen(request, timeout=60).read()\n"
 )
+
+
+SCHED_RESET_ON_FORK = 0x40000000  # Linux: children of a real-time process start as normal ones
+
+
+def firing_priority() -> str:
+    """Give this process (the firing loop and the fake webhook's threads) strict priority over
+    the storm it starts, so that the processes competing for the same 2 cores cannot slow the
+    firing itself: the events arrive within about a second, as JP1 fires them, and the webhook
+    answers as promptly as a remote Slack would. Needs root (real-time scheduling); otherwise
+    the storm's processes are started at nice 10, which helps less."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR | SCHED_RESET_ON_FORK, os.sched_param(1))
+        return "real-time"
+    except (AttributeError, OSError):
+        return "nice"
+
+
+PRIORITY = "normal"
+
+
+class Fired:
+    """A process started by fire(): its pid, and its exit code and CPU seconds once waited."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.cpu = 0.0
+
+    def wait(self) -> int:
+        _, status, usage = os.wait4(self.pid, 0)
+        self.cpu = usage.ru_utime + usage.ru_stime
+        return os.waitstatus_to_exitcode(status)
+
+
+def fire(command: list[str], env: dict[str, str]) -> Fired:
+    """Start one event's process without waiting for it to start running: a fork, whose child
+    replaces itself with the command when the scheduler gets to it (subprocess.Popen waits for
+    that, which in a storm on 2 cores takes longer than the storm should). See firing_priority."""
+    pid = os.fork()
+    if pid == 0:  # the child: only system calls until it is the command
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            if PRIORITY == "nice":
+                os.nice(10)
+            os.execve(command[0], command, env)
+        finally:
+            os._exit(127)
+    return Fired(pid)
 
 
 def floor_storm(n: int) -> dict[str, object]:
@@ -83,14 +134,13 @@ def floor_storm(n: int) -> dict[str, object]:
     procs = []
     for i in range(n):
         procs.append(
-            subprocess.Popen(
+            fire(
                 [sys.executable, "-c", FLOOR],
-                env=event_env(base, i),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                event_env(base, i),
             )
         )
         time.sleep(max(0.0, start + (i + 1) / n - time.monotonic()))
+    spawned = time.monotonic() - start
     codes = Counter(p.wait() for p in procs)
     last_exit = time.monotonic() - start
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -103,6 +153,7 @@ def floor_storm(n: int) -> dict[str, object]:
         "visible": len(seen),
         "posts": len(slack.received),
         "429s": 0,
+        "spawned_s": round(spawned, 1),
         "last_exit_s": round(last_exit, 1),
         "last_visible_s": round(last_seen - start, 1) if last_seen else None,
         "codes": dict(codes),
@@ -128,14 +179,13 @@ def storm(
     procs = []
     for i in range(n):  # spread the spawns over about one second
         procs.append(
-            subprocess.Popen(
+            fire(
                 COMMAND,
-                env=event_env(base, i),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                event_env(base, i),
             )
         )
         time.sleep(max(0.0, start + (i + 1) / n - time.monotonic()))
+    spawned = time.monotonic() - start
     codes = Counter(p.wait() for p in procs)
     last_exit = time.monotonic() - start
     time.sleep(0.2)
@@ -145,6 +195,7 @@ def storm(
         "visible": len(seen),
         "posts": len(slack.received),
         "429s": slack.rate_limited,
+        "spawned_s": round(spawned, 1),
         "last_exit_s": round(last_exit, 1),
         "last_visible_s": round(last_seen - start, 1) if last_seen else None,
         "codes": dict(codes),
@@ -178,8 +229,10 @@ def main() -> int:
         "--cold", action="store_true", help="start without the config cache (a storm after an edit)"
     )
     args = parser.parse_args()
-    global COMMAND, COLD
+    global COMMAND, COLD, PRIORITY
     COLD = args.cold
+    PRIORITY = firing_priority()
+    print(f"firing priority: {PRIORITY}", file=sys.stderr)
     if args.frozen:
         frozen = ROOT / "dist" / "jp1notify" / "jp1notify"
         if not frozen.exists():
@@ -196,10 +249,10 @@ def main() -> int:
         runs.append(("outage: connection refused, N=50", storm(50, refuse=True)))
     header = (
         "| run | fired | visible | posts | 429s | last exit s | last visible s | after flush: visible"
-        " / posts / s | CPU s/event | exit codes |"
+        " / posts / s | CPU s/event | exit codes | all spawned s |"
     )
     print(header)
-    print("|" + "---|" * 10)
+    print("|" + "---|" * 11)
     for name, r in runs:
         flushed = (
             f"{r['after_flush_visible']} / {r['after_flush_posts']} / {r['flush_s']}"
@@ -208,7 +261,8 @@ def main() -> int:
         )
         print(
             f"| {name} | {r['n']} | {r['visible']} | {r['posts']} | {r['429s']} | {r['last_exit_s']}"
-            f" | {r['last_visible_s']} | {flushed} | {r['cpu_per_event_s']} | {r['codes']} |"
+            f" | {r['last_visible_s']} | {flushed} | {r['cpu_per_event_s']} | {r['codes']}"
+            f" | {r['spawned_s']} |"
         )
     return 0
 
