@@ -335,3 +335,22 @@ def test_an_override_of_a_list_or_table_key_inside_json_names_its_variable(tmp_p
     environ = {"JP1NOTIFY_HTTP": '{"timeout_seconds": 7, "max_attempts": 2}'}
     loaded = load_config(config, environ)
     assert (loaded.http.timeout, loaded.http.max_attempts, loaded.http.retry_budget) == (7, 2, 20)
+
+
+def test_a_heartbeat_url_from_a_variable_replaces_the_files_url_env(tmp_path: Path):
+    from jp1notify.config import WebhookSource, read_heartbeat_url
+    from jp1notify.redaction import Secrets
+
+    config = write_config(tmp_path, CONFIG + '[heartbeat]\nurl_env = "BEAT"\n')
+    url = "https://hc-ping.com/5bf1a8c4-0d3e-4f7a-9a51-heartbeat0123"
+    environ = {"JP1NOTIFY_HEARTBEAT__URL": url}
+    for _ in range(2):  # a cache miss, then a hit
+        loaded = load_config(config, environ)
+        assert loaded.heartbeat is not None
+        assert loaded.heartbeat.source == WebhookSource(
+            "override", "JP1NOTIFY_HEARTBEAT__URL", "url"
+        )
+        assert read_heartbeat_url(loaded, environ, Secrets()) == url
+    assert "heartbeat0123" not in cache_path(config).read_text()
+    without = load_config(config, {}).heartbeat
+    assert without is not None and without.source == WebhookSource("env", "BEAT", "url")
