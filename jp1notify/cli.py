@@ -215,7 +215,7 @@ def cmd_send(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if settings and args.env_file:
         print("jp1notify: send: give the event either by --set or by --env-file", file=sys.stderr)
         return EXIT_USAGE
-    config = load_config(find_config(args.config, environ))
+    config = load_config(find_config(args.config, environ), environ)
     source = read_env_file(Path(args.env_file)) if args.env_file else environ
     if settings:
         _warn_stray(args.stray)
@@ -321,7 +321,7 @@ def cmd_flush(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """Send what is queued (operators schedule this in JP1 every few minutes)."""
     from jp1notify.notify import flush
 
-    config = load_config(find_config(args.config, environ))
+    config = load_config(find_config(args.config, environ), environ)
     _start_watchdog(config, "flush")
     run = Invocation(config, getattr(args, "transport", None))
     outcome = flush(run, config, environ)
@@ -340,7 +340,7 @@ def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     from jp1notify.watch import parse_now, watch
 
-    config = load_config(find_config(args.config, environ))
+    config = load_config(find_config(args.config, environ), environ)
     try:
         now = parse_now(args.now, config.timezone) if args.now else time.time()
     except HistoryError as exc:
@@ -388,7 +388,7 @@ def cmd_retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     except HistoryError as exc:
         print(f"jp1notify: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    config = load_config(find_config(args.config, environ))
+    config = load_config(find_config(args.config, environ), environ)
     _start_watchdog(config, "retry")
     run = Invocation(config, getattr(args, "transport", None))
     selection = Selection(tuple(args.id or ()), since, args.all, args.source, args.to)
@@ -431,7 +431,7 @@ def _show(
     """A listing of the store (history, incidents): its exit code, or the store's problem's."""
     from jp1notify.notify import store_ending
 
-    config = load_config(find_config(args.config, environ))
+    config = load_config(find_config(args.config, environ), environ)
     try:
         return show(config, args)
     except StoreError as exc:
@@ -444,7 +444,7 @@ def cmd_check_config(args: argparse.Namespace, environ: Mapping[str, str]) -> in
     cannot deliver or queue here (the errors are listed), 0 with or without warnings."""
     from jp1notify.summary import summarize
 
-    config = load_config(find_config(args.config, environ))
+    config = load_config(find_config(args.config, environ), environ)
     summary = summarize(config, environ)
     print(redact(summary.text))
     if not summary.errors:

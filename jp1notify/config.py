@@ -10,6 +10,13 @@ data into the immutable `Config` that classification, routing and rendering take
 Webhook URLs are in neither: a destination names where its URL comes from, and
 `resolve_webhook` reads it only when a message is actually sent.
 
+Environment variables named `JP1NOTIFY_<KEY>` or `JP1NOTIFY_<KEY>__<KEY>...` override any key of
+the file (`JP1NOTIFY_OUTBOX__DATA_DIR`: a clustered host's shared disk; a CI's webhook URL).
+Finding them is a scan of the variables' names (`scan_environment`); only when there are some
+and the cache missed does `settings.py` (pydantic-settings) merge them over the file. Their
+names and values are part of the cache key; the cache records which keys they set
+(`Override`), never a value they hold for a secret: that is read from the variable again.
+
 Error lines name what to fix in the operator's terms: `routes #2 "production warnings"
 destination: ...` (entries of [[routes]], [[ignore]] and [[scopes]] are numbered from 1, as
 check-config lists them), and never echo a long value whole (`shown`).
@@ -49,8 +56,34 @@ except ImportError:  # pragma: no cover - depends on the Python version
 
 CONFIG_ENV = "JP1NOTIFY_CONFIG"
 DEFAULT_CONFIG = Path("config") / "jp1notify.toml"
-CACHE_FORMAT = 4  # bump when the cached data changes shape: an older cache is then a miss
+CACHE_FORMAT = 5  # bump when the cached data changes shape: an older cache is then a miss
 IN_CONFIG_FILE = "(in the config file)"  # what the cache holds instead of a secret
+FROM_VARIABLE = "(from environment variable {})"  # ... instead of a secret from an override
+OVERRIDE_PREFIX = "JP1NOTIFY_"
+# The config file's top-level keys (schema.ConfigModel's fields, checked by test_settings): the
+# first part of an override's name. Here, not taken from the schema, so that finding overrides
+# imports no pydantic.
+CONFIG_KEYS = frozenset(
+    {
+        "message",
+        "http",
+        "outbox",
+        "log",
+        "levels",
+        "fallback_level",
+        "default_scope",
+        "self_guard",
+        "scopes",
+        "ignore",
+        "destinations",
+        "routes",
+        "runbooks",
+        "context",
+        "expect",
+        "heartbeat",
+        "durations",
+    }
+)
 
 
 class Scope(NamedTuple):
@@ -74,7 +107,8 @@ class Route(NamedTuple):
 
 class WebhookSource(NamedTuple):
     """Where a destination's secret (webhook URL, token) comes from: kind is "url" (written in
-    the config), "env" or "file"."""
+    the config), "env", "file", or "override" (a JP1NOTIFY_... variable that overrides the key:
+    `Override`)."""
 
     kind: str
     ref: str  # the variable name or file path; for "url", the key path in the config file
@@ -88,6 +122,8 @@ class WebhookSource(NamedTuple):
             return f"file {cut(self.ref, 200)}"
         if self.kind == "none":
             return "no credentials"
+        if self.kind == "override":
+            return f"{self.key} from environment variable {cut(self.ref)} (redacted)"
         return f"{self.key} in the config (redacted)"
 
 
@@ -181,6 +217,20 @@ class DurationSettings(NamedTuple):
     slow_level: str = "warning"
 
 
+class Override(NamedTuple):
+    """A config key set by an environment variable: JP1NOTIFY_OUTBOX__DATA_DIR sets
+    ("outbox", "data_dir"). Names and paths only: what it holds is read from the variable."""
+
+    variable: str
+    keys: tuple[str, ...]  # as the merged config spells them ([destinations.Ops], not ops)
+    secrets: tuple[tuple[str, ...], ...] = ()  # the secrets it sets (whole key paths)
+
+    @property
+    def label(self) -> str:
+        """The key as error lines and check-config name it: destinations.Ops.webhook_url."""
+        return ".".join(cut(k) for k in self.keys)
+
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -210,6 +260,103 @@ class Config(NamedTuple):
     expectations: tuple[Expectation, ...] = ()
     heartbeat: HeartbeatSettings | None = None
     durations: DurationSettings = DurationSettings()
+    overrides: tuple[Override, ...] = ()  # keys set by JP1NOTIFY_... variables, applied in order
+
+
+def scan_environment(environ: Mapping[str, str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The variables that override config keys, as sorted (name, value) pairs, and the names
+    that look like overrides of a key that does not exist (JP1NOTIFY_OUTBX__DATA_DIR).
+
+    On every invocation: a scan of the names, nothing imported. A name is an override when the
+    part after JP1NOTIFY_ (any case: Windows upper-cases names), up to `__` or the end, is a
+    top-level key; JP1NOTIFY_CONFIG, JP1NOTIFY_DEBUG and the variables that `*_env` keys name
+    (JP1NOTIFY_WEBHOOK_ALERTS) are not. An empty variable overrides nothing, as on Windows,
+    where `set NAME=` removes it.
+    """
+    found: list[tuple[str, str]] = []
+    unknown: list[str] = []
+    start = len(OVERRIDE_PREFIX)
+    for name in environ:
+        if len(name) <= start or name[:start].upper() != OVERRIDE_PREFIX:
+            continue
+        key, nested, _ = name[start:].partition("__")
+        if key.lower() in CONFIG_KEYS:
+            value = environ[name]
+            if value:
+                found.append((name, value))
+        elif nested:
+            unknown.append(name)
+    return sorted(found), sorted(unknown)
+
+
+def unknown_override(name: str) -> str:
+    """The warning about a JP1NOTIFY_X__... variable whose X is no config key (never its value,
+    which may be a secret)."""
+    import difflib
+
+    key = name[len(OVERRIDE_PREFIX) :].partition("__")[0].lower()
+    close = difflib.get_close_matches(key, sorted(CONFIG_KEYS), n=1)
+    hint = f"; did you mean {OVERRIDE_PREFIX}{close[0].upper()}__...?" if close else ""
+    return (
+        f"environment variable {cut(name)} overrides nothing and is ignored: {cut(key)!r} is "
+        f"not a top-level config key{hint}"
+    )
+
+
+def override_for(
+    overrides: Sequence[Override], environ: Mapping[str, str], keys: tuple[str, ...]
+) -> Override | None:
+    """The override that set the config key `keys` (the most specific one: the last applied),
+    or None when the file did. A variable holding a table or list as JSON sets each key in it."""
+    for override in sorted(overrides, key=lambda o: len(o.keys), reverse=True):
+        if _lower(keys[: len(override.keys)]) != _lower(override.keys):
+            continue
+        if override_value(override, environ, keys) is not None:
+            return override
+    return None
+
+
+def override_value(override: Override, environ: Mapping[str, str], keys: tuple[str, ...]) -> Any:
+    """What `override` sets at `keys` (its whole value, or a part of the JSON it holds), or
+    None. Table keys match in any case, as in the names of variables."""
+    text = environ.get(override.variable, "")
+    rest = keys[len(override.keys) :]
+    if not rest:
+        return text.strip() or None
+    try:
+        value: Any = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    for key in rest:
+        if not isinstance(value, dict):
+            return None
+        match = key if key in value else next((k for k in value if k.lower() == key.lower()), None)
+        if match is None:
+            return None
+        value = value[match]
+    return value
+
+
+def named(problem: str, override: Override | None) -> str:
+    """A problem line about a key that `override` set, naming the variable:
+    `JP1NOTIFY_LOG__DIR (overrides log.dir): cannot create ...`."""
+    if override is None or override.variable in problem:
+        return problem
+    label = override.label
+    if problem.startswith(label + ": "):
+        return f"{override.variable} (overrides {label}): {problem[len(label) + 2 :]}"
+    return f"{problem} (set with {override.variable} from the environment)"
+
+
+def secret_override(overrides: Sequence[Override], keys: tuple[str, ...]) -> Override | None:
+    """The override that set the secret at `keys` (a webhook URL, a header), or None."""
+    wanted = _lower(keys)
+    found = [o for o in overrides if wanted in map(_lower, o.secrets)]
+    return max(found, key=lambda o: len(o.keys)) if found else None
+
+
+def _lower(keys: Sequence[str]) -> tuple[str, ...]:
+    return tuple(k.lower() for k in keys)
 
 
 def app_dir() -> Path:
@@ -231,25 +378,49 @@ def find_config(option: str | None, environ: Mapping[str, str]) -> Path:
     return app_dir() / DEFAULT_CONFIG
 
 
-def load_config(path: Path) -> Config:
-    """Read, validate and compile the config file. Raises ConfigError with every problem found."""
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, validate and compile the config file with the overrides in `environ` (default: the
+    process's). Raises ConfigError with every problem found. Warns on stderr about variables
+    that look like overrides of no key (a typo would otherwise go unnoticed)."""
+    environ = os.environ if environ is None else environ
+    variables, unknown = scan_environment(environ)
+    for name in unknown:
+        print(f"jp1notify: warning: {unknown_override(name)}", file=sys.stderr)
     data = _read_config_file(path)
-    digest = sha256(f"{__version__}\0{CACHE_FORMAT}\0".encode() + data).hexdigest()
-    config = _from_cache(path, digest, data)
+    digest = _digest(data, variables)
+    config = _from_cache(path, digest, data, environ)
     if config is not None:
         return config
     with _validating(path) as alone:
         # Another process validating this file: its cache is worth waiting for. Claimed: one
         # that validated while this process read the old cache may have written it already.
-        config = _from_cache(path, digest, data) if alone else _wait_for_cache(path, digest, data)
+        config = (
+            _from_cache(path, digest, data, environ)
+            if alone
+            else _wait_for_cache(path, digest, data, environ)
+        )
         if config is not None:
             return config
-        from jp1notify import schema  # pydantic: only when the file changed
+        if variables:
+            from jp1notify import settings  # pydantic-settings: only for overrides, on a miss
 
-        validated, references = schema.validate(path, data)
-        config = build_config(path, validated, references)
-        _write_cache(path, digest, validated)
+            config, validated = settings.load(path, data, variables)
+        else:
+            from jp1notify import schema  # pydantic: only when the file changed
+
+            validated, references = schema.validate(path, data)
+            config = build_config(path, validated, references)
+        _write_cache(path, digest, validated, config.overrides)
     return config
+
+
+def _digest(data: bytes, variables: list[tuple[str, str]]) -> str:
+    """The cache key: this version and cache format, the file, and the overrides' names and
+    values (a hash only: both may hold secrets)."""
+    key = sha256(f"{__version__}\0{CACHE_FORMAT}\0".encode() + data)
+    if variables:
+        key.update(b"\0" + json.dumps(variables).encode())
+    return key.hexdigest()
 
 
 # A storm that starts right after the config was edited (and check-config not run) would have
@@ -290,16 +461,18 @@ def _claim_is_live(lock: Path) -> bool:
     return -VALIDATION_WAIT < age < VALIDATION_WAIT
 
 
-def _wait_for_cache(path: Path, digest: str, data: bytes) -> Config | None:
+def _wait_for_cache(
+    path: Path, digest: str, data: bytes, environ: Mapping[str, str]
+) -> Config | None:
     """The config from the cache the validating process writes, or None once its claim ends
     without one (or outlives VALIDATION_WAIT)."""
     lock = path.with_name(path.name + ".cache.lock")
     deadline = time.monotonic() + VALIDATION_WAIT
     while time.monotonic() < deadline:
         time.sleep(0.05)
-        config = _from_cache(path, digest, data)
+        config = _from_cache(path, digest, data, environ)
         if config is not None or not _claim_is_live(lock):
-            return config if config is not None else _from_cache(path, digest, data)
+            return config if config is not None else _from_cache(path, digest, data, environ)
     return None
 
 
@@ -339,7 +512,10 @@ def cache_path(path: Path) -> Path:
     return path.with_name(path.name + ".cache")
 
 
-def _from_cache(path: Path, digest: str, data: bytes) -> Config | None:
+_OVERRIDES = "(overrides)"  # the cache's record of the overrides applied (not a config key)
+
+
+def _from_cache(path: Path, digest: str, data: bytes, environ: Mapping[str, str]) -> Config | None:
     """The config built from its cache, or None for a cache miss. Whatever the cache holds
     (another version's layout, a hand edit, garbage), a miss is the worst outcome: a config
     that fails to build from its cache is validated from the file, which says what is wrong."""
@@ -347,12 +523,37 @@ def _from_cache(path: Path, digest: str, data: bytes) -> Config | None:
     if cached is None:
         return None
     try:
+        overrides = tuple(
+            Override(str(v), tuple(map(str, k)), tuple(tuple(map(str, x)) for x in s))
+            for v, k, s in cached.pop(_OVERRIDES, [])
+        )
         http = cached["http"]
-        if http["proxy"] == IN_CONFIG_FILE:  # it carries a password: never cached
-            http["proxy"] = _toml_string(data, "http", "proxy")
-        return build_config(path, cached)
+        if _is_marker(http["proxy"]):  # it carries a password: never cached
+            http["proxy"] = _secret(data, overrides, environ, ("http", "proxy"))
+        return build_config(path, cached, (), overrides)
     except (ConfigError, KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None
+
+
+def _is_marker(value: object) -> bool:
+    """Whether a cached value stands for a secret (IN_CONFIG_FILE, FROM_VARIABLE)."""
+    return value == IN_CONFIG_FILE or (
+        isinstance(value, str) and value.startswith(FROM_VARIABLE.partition("{")[0])
+    )
+
+
+def _secret(
+    data: bytes, overrides: Sequence[Override], environ: Mapping[str, str], keys: tuple[str, ...]
+) -> str:
+    """A secret at `keys`: from the variable that overrode it, else from the config file's
+    bytes (parsed without validation: the cache vouches for them)."""
+    override = secret_override(overrides, keys)
+    if override is None:
+        return _toml_string(data, *keys)
+    value = override_value(override, environ, keys)
+    if not isinstance(value, str):
+        raise ValueError(f"{override.variable} no longer holds {'.'.join(keys)}")
+    return value.strip()
 
 
 def _read_cache(path: Path, digest: str) -> dict[str, Any] | None:
@@ -376,10 +577,15 @@ def _seal(digest: str, body: str) -> str:
     return sha256(f"{digest}\n{body}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _write_cache(path: Path, digest: str, validated: dict[str, Any]) -> None:
+def _write_cache(
+    path: Path, digest: str, validated: dict[str, Any], overrides: Sequence[Override] = ()
+) -> None:
     """Best effort: a read-only folder, or another process replacing the file, only costs speed.
     Written atomically, never more readable than the config file itself, and without secrets."""
-    body = json.dumps(_without_secrets(validated), ensure_ascii=False)
+    cached = _without_secrets(validated, overrides)
+    if overrides:
+        cached[_OVERRIDES] = [[o.variable, o.keys, o.secrets] for o in overrides]
+    body = json.dumps(cached, ensure_ascii=False)
     target = cache_path(path)
     temporary = target.with_name(f"{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
@@ -396,21 +602,33 @@ def _write_cache(path: Path, digest: str, validated: dict[str, Any]) -> None:
             temporary.unlink()
 
 
-def _without_secrets(validated: dict[str, Any]) -> dict[str, Any]:
+# A destination's keys that hold a secret when given (not their _env and _file variants).
+SECRET_VALUE_KEYS = ("webhook_url", "token", "ping_url", "routing_key", "url", "password")
+
+
+def _without_secrets(
+    validated: dict[str, Any], overrides: Sequence[Override] = ()
+) -> dict[str, Any]:
     """A copy of validated data without literal webhook URLs or a proxy's user:password.
-    They are read from the config file when needed (`_literal_secret`, `_from_cache`)."""
+    They are read when needed (`_literal_secret`, `_from_cache`) from the config file, or from
+    the variable that overrode them, which the cache names instead (FROM_VARIABLE)."""
     data: dict[str, Any] = json.loads(json.dumps(validated))
-    for destination in data.get("destinations", {}).values():
-        for key in ("webhook_url", "token", "ping_url", "routing_key", "url", "password"):
+
+    def marker(*keys: str) -> str:
+        override = secret_override(overrides, keys)
+        return FROM_VARIABLE.format(override.variable) if override else IN_CONFIG_FILE
+
+    for name, destination in data.get("destinations", {}).items():
+        for key in SECRET_VALUE_KEYS:
             if destination.get(key):
-                destination[key] = IN_CONFIG_FILE
-        for name in destination.get("headers") or {}:  # webhook headers: secrets too
-            destination["headers"][name] = IN_CONFIG_FILE
+                destination[key] = marker("destinations", name, key)
+        for header in destination.get("headers") or {}:  # webhook headers: secrets too
+            destination["headers"][header] = marker("destinations", name, "headers", header)
     if (data.get("heartbeat") or {}).get("url"):
-        data["heartbeat"]["url"] = IN_CONFIG_FILE
+        data["heartbeat"]["url"] = marker("heartbeat", "url")
     http = data.get("http", {})
     if "@" in (http.get("proxy") or ""):
-        http["proxy"] = IN_CONFIG_FILE
+        http["proxy"] = marker("http", "proxy")
     return data
 
 
@@ -434,7 +652,7 @@ def read_secret(
     naming the key to fix, never echoing the value."""
     value = _resolve_secret(destination, config, environ)
     secrets.add(value)
-    for header in read_headers(destination, config).values():
+    for header in read_headers(destination, config, environ).values():
         for part in (header, *header.split()):  # "Bearer <token>": the token alone too
             if len(part) >= HEADER_SECRET_MIN:
                 secrets.add(part)
@@ -446,11 +664,15 @@ def read_secret(
 HEADER_SECRET_MIN = 8
 
 
-def read_headers(destination: Destination, config: Config) -> dict[str, str]:
-    """A webhook destination's extra headers (`headers`), read from the config file now: their
-    values are secrets (an Authorization header), never cached (`_without_secrets`)."""
+def read_headers(
+    destination: Destination, config: Config, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """A webhook destination's extra headers (`headers`), read from the config file (or the
+    variables that override them: `environ`, default the process's) now: their values are
+    secrets (an Authorization header), never cached (`_without_secrets`)."""
+    environ = os.environ if environ is None else environ
     literal = ("destinations", destination.name, "headers")
-    return {name: _literal_secret(config.path, *literal, name) for name in destination.headers}
+    return {name: _literal_secret(config, environ, *literal, name) for name in destination.headers}
 
 
 def _resolve_secret(destination: Destination, config: Config, environ: Mapping[str, str]) -> str:
@@ -491,7 +713,15 @@ def _read_source(
         return _read_secret_file(config.path, f"{key}.{source.key}_file", source.ref, what)
     if source.kind == "none":  # a kind whose secret is optional, not given (alertmanager)
         return ""
-    return _literal_secret(config.path, *literal)
+    value = _literal_secret(config, environ, *literal)
+    if source.kind == "override" and not value:
+        raise WebhookError(
+            config.path,
+            f"{source.ref} (overrides {'.'.join(map(cut, literal))}): the environment variable "
+            "is no longer set, or is empty",
+            local=True,
+        )
+    return value
 
 
 def read_heartbeat_url(config: Config, environ: Mapping[str, str], secrets: Secrets) -> str:
@@ -615,11 +845,16 @@ def _read_secret_file(path: Path, key: str, file: str, what: str) -> str:
     return value
 
 
-def _literal_secret(path: Path, *keys: str) -> str:
+def _literal_secret(config: Config, environ: Mapping[str, str], *keys: str) -> str:
     """A secret written in the config (a destination's `webhook_url` or `token`, `heartbeat.url`,
-    at TOML `keys`): read from the file when needed, never kept (the cache holds no secret)."""
+    at TOML `keys`), or in the variable that overrode it: read when needed, never kept (the
+    cache holds no secret)."""
+    override = secret_override(config.overrides, keys)
+    if override is not None:
+        value = override_value(override, environ, keys)
+        return value.strip() if isinstance(value, str) else ""
     try:
-        return _toml_string(read_regular_file(path), *keys).strip()
+        return _toml_string(read_regular_file(config.path), *keys).strip()
     except (OSError, ValueError, KeyError, TypeError):
         return ""
 
@@ -705,11 +940,18 @@ _OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")
 _CONDITIONS = ("event_ids", "levels", "scopes", "units", "services", "hosts")
 
 
-def build_config(path: Path, validated: dict[str, Any], problems: Sequence[str] = ()) -> Config:
+def build_config(
+    path: Path,
+    validated: dict[str, Any],
+    problems: Sequence[str] = (),
+    overrides: Sequence[Override] = (),
+) -> Config:
     """Compile validated config data (schema.validate) into a Config. Raises ConfigError for
     what the schema cannot see (unit patterns, event IDs, mentions, time zones, colours, rules
-    that match nothing or drop everything), together with the `problems` already found."""
-    builder = _Builder(path)
+    that match nothing or drop everything), together with the `problems` already found.
+    `overrides`: the keys environment variables set (a secret among them is read from its
+    variable)."""
+    builder = _Builder(path, tuple(overrides))
     config = builder.build(validated)
     if builder.problems or problems:
         raise ConfigError(path, builder.problems + list(problems))
@@ -719,9 +961,10 @@ def build_config(path: Path, validated: dict[str, Any], problems: Sequence[str] 
 class _Builder:
     """Builds a Config from validated data, collecting problems instead of stopping at one."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, overrides: tuple[Override, ...] = ()) -> None:
         self.path = path
         self.base = path.parent
+        self.overrides = overrides
         self.problems: list[str] = []
 
     def build(self, m: dict[str, Any]) -> Config:
@@ -766,6 +1009,7 @@ class _Builder:
             durations=DurationSettings(**m["durations"])
             if m.get("durations")
             else DurationSettings(),
+            overrides=self.overrides,
         )
 
     def _expect(self, i: int, e: dict[str, Any]) -> Expectation:
@@ -794,7 +1038,7 @@ class _Builder:
         elif h.get("url_file"):
             source = WebhookSource("file", str(resolve_path(self.base, h["url_file"])), "url")
         else:
-            source = WebhookSource("url", "heartbeat.url", "url")
+            source = self._literal("url", ("heartbeat", "url"))
         return HeartbeatSettings(
             source, h["interval_minutes"] * 60, h["timeout_seconds"], h.get("report_stuck", True)
         )
@@ -996,7 +1240,14 @@ class _Builder:
             return WebhookSource("env", d[f"{key}_env"], key)
         if d.get(f"{key}_file"):
             return WebhookSource("file", str(resolve_path(self.base, d[f"{key}_file"])), key)
-        return WebhookSource("url", f"destinations.{name}.{key}", key)
+        return self._literal(key, ("destinations", name, key))
+
+    def _literal(self, key: str, keys: tuple[str, ...]) -> WebhookSource:
+        """A secret given as a value: in the file, or in the variable that overrode it."""
+        override = secret_override(self.overrides, keys)
+        if override is not None:
+            return WebhookSource("override", override.variable, key)
+        return WebhookSource("url", ".".join(keys), key)
 
     def _timezone(self, name: str | None) -> tzinfo | None:
         if name is None:

@@ -724,6 +724,7 @@ def dry_run_report(config: Config, event: Event) -> dict[str, object]:
     would_run = bool(_context_hold(config, classification, decision))
     return {
         "config": str(config.path),
+        "overrides": {o.variable: o.label for o in config.overrides},
         "event": event.to_dict(),
         "classification": classification._asdict(),
         "ignored_by": decision.ignored_by,

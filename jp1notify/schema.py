@@ -534,7 +534,12 @@ def validate(path: Path, data: bytes) -> tuple[dict[str, Any], list[str]]:
     filled in (keys as written in TOML, so `continue`), and the reference problems (unknown
     destinations or scopes) for the caller to report with its own. Raises ConfigError listing
     every shape and reference problem if the shape is wrong."""
-    raw = parse_toml(path, data)
+    return validate_data(path, parse_toml(path, data))
+
+
+def validate_data(path: Path, raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`validate` for data already parsed: the TOML with environment overrides merged in
+    (settings.py)."""
     try:
         references = reference_problems(raw)
         model = ConfigModel.model_validate(raw)

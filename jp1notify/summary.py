@@ -6,7 +6,10 @@ malformed URL, literal, from a file or from a variable set here), a data or log 
 cannot be created or written. Warnings (exit 0): what may differ for the JP1 job, which runs
 with the JP1 service's environment and perhaps as another OS user (a variable not set in this
 shell, a file this user may not read), routes that are never reached, unit patterns that
-probably miss units below a jobnet.
+probably miss units below a jobnet, JP1NOTIFY_X__... variables whose X is no config key.
+
+The keys that JP1NOTIFY_... variables of this shell override are listed with their values
+(a secret's never), since the JP1 service's environment may not have the same variables.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from jp1notify.config import Config, resolve_webhook
+from jp1notify.config import (
+    Config,
+    WebhookSource,
+    named,
+    override_for,
+    resolve_webhook,
+    scan_environment,
+    unknown_override,
+)
 from jp1notify.errors import StoreError, WebhookError
 from jp1notify.patterns import UnitPattern
 from jp1notify.rules import Matcher, matches_every_event
@@ -34,11 +45,13 @@ def summarize(config: Config, environ: Mapping[str, str]) -> Summary:
     queue, store_errors, store_warnings = _store(config)
     http_errors, http_warnings = _https(config)
     beat, beat_errors, beat_warnings = _heartbeat(config, environ)
-    errors = webhook_errors + _folder_errors(config) + store_errors + http_errors + beat_errors
+    errors = webhook_errors + _folder_errors(config, environ) + store_errors + http_errors
+    errors += beat_errors
     state = "OK" if not errors else f"NOT usable here ({len(errors)} errors, listed below)"
-    lines = [f"Config {config.path}: {state}", *_settings(config), *queue, *beat]
-    lines += _rules(config, destinations)
-    warnings = webhook_warnings + store_warnings + http_warnings + _route_warnings(config)
+    lines = [f"Config {config.path}: {state}", *_settings(config), *_overrides(config, environ)]
+    lines += [*queue, *beat, *_rules(config, destinations)]
+    warnings = [unknown_override(name) for name in scan_environment(environ)[1]]
+    warnings += webhook_warnings + store_warnings + http_warnings + _route_warnings(config)
     warnings += beat_warnings
     warnings += list(_pattern_hints(config)) + _context_warnings(config)
     if warnings:
@@ -144,6 +157,18 @@ def _settings(config: Config) -> list[str]:
     return lines
 
 
+def _overrides(config: Config, environ: Mapping[str, str]) -> list[str]:
+    """The keys that JP1NOTIFY_... variables set, in the order applied, with their values as
+    written (a secret's only named: the value is never shown)."""
+    if not config.overrides:
+        return []
+    lines = ["Overrides from the environment (they win over the config file):"]
+    for o in config.overrides:
+        value = f"(secret, from {o.variable})" if o.secrets else environ.get(o.variable, "")
+        lines.append(f"  {cut(o.variable, 120)} sets {o.label} = {cut(value, 200)}")
+    return lines
+
+
 def _destinations(
     config: Config, environ: Mapping[str, str]
 ) -> tuple[list[str], list[str], list[str]]:
@@ -157,7 +182,9 @@ def _destinations(
             state = "readable"
         except WebhookError as exc:
             state = "NOT readable here" if exc.local else "NOT usable"
-            (warnings if exc.local else errors).append(exc.problems[0])
+            keys = ("destinations", dest.name, _source_key(dest.source))
+            problem = named(exc.problems[0], override_for(config.overrides, environ, keys))
+            (warnings if exc.local else errors).append(problem)
         kind = "" if dest.kind == "slack_webhook" else f"{dest.kind}, "
         kind += f"channel {dest.channel}, " if dest.channel else ""
         api = f", API {cut(dest.api_url, 80)}" if dest.api_url else ""
@@ -171,6 +198,11 @@ def _destinations(
             warnings += warned
         lines.append(f"  {cut(dest.name)}: {kind}{dest.source.describe()} ({state}){api}")
     return lines, errors, warnings
+
+
+def _source_key(source: WebhookSource) -> str:
+    """The config key a secret's source is given by: webhook_url_env, webhook_url_file, ..."""
+    return f"{source.key}_{source.kind}" if source.kind in ("env", "file") else source.key
 
 
 def _heartbeat(
@@ -191,7 +223,9 @@ def _heartbeat(
         state = "readable"
     except WebhookError as exc:
         state = "NOT readable here" if exc.local else "NOT usable"
-        (warnings if exc.local else errors).append(exc.problems[0])
+        keys = ("heartbeat", _source_key(h.source))
+        problem = named(exc.problems[0], override_for(config.overrides, environ, keys))
+        (warnings if exc.local else errors).append(problem)
     stuck = "; <url>/fail while alerts are stuck" if h.report_stuck else ""
     line = (
         f"Heartbeat: {h.source.describe()} ({state}); pinged by send, flush and watch at most "
@@ -310,12 +344,16 @@ def _expectations(config: Config) -> list[str]:
     return lines
 
 
-def _folder_errors(config: Config) -> list[str]:
+def _folder_errors(config: Config, environ: Mapping[str, str]) -> list[str]:
     errors = []
-    for key, folder in (("outbox.data_dir", config.outbox.data_dir), ("log.dir", config.log_dir)):
+    for keys, folder in (
+        (("outbox", "data_dir"), config.outbox.data_dir),
+        (("log", "dir"), config.log_dir),
+    ):
         problem = folder_problem(folder)
         if problem:
-            errors.append(f"{key}: {problem}")
+            line = f"{'.'.join(keys)}: {problem}"
+            errors.append(named(line, override_for(config.overrides, environ, keys)))
     return errors
 
 

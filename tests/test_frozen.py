@@ -246,3 +246,25 @@ def test_the_frozen_app_watches_expected_runs_pings_and_reports(app, cwd, slack:
         assert "/PROD/NIGHT" in report.stdout
     finally:
         ping.close()
+
+
+def test_the_frozen_app_takes_overrides_from_the_environment(app: Path, cwd: Path, slack):
+    """JP1NOTIFY_... variables are read by pydantic-settings, imported only when they are set:
+    the frozen folder must carry it (and the asyncio it imports)."""
+    shared = cwd.parent / "cluster-disk" / "data"
+    env = bare_env(
+        JP1NOTIFY_WEBHOOK_NOTICE=slack.url("notice"),
+        JP1NOTIFY_DESTINATIONS__ALERTS__WEBHOOK_URL=slack.url("alerts"),
+        JP1NOTIFY_OUTBOX__DATA_DIR=str(shared),
+        **event_env(),
+    )
+    result = run_app(app, [], env, cwd)
+    assert result.returncode == 0, result.stderr
+    assert len(slack.payloads("alerts")) == 1
+    assert (shared / "jp1notify.db").exists() and not (app / "data").exists()
+    check = run_app(app, ["check-config"], env, cwd)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"JP1NOTIFY_OUTBOX__DATA_DIR sets outbox.data_dir = {shared}" in check.stdout
+    for path in [*app.rglob("*.cache"), *app.rglob("*.log"), *shared.parent.rglob("*")]:
+        if path.is_file():
+            assert fakeslack.SECRET.encode() not in path.read_bytes(), path

@@ -236,3 +236,23 @@ def test_real_windows_exe_carries_its_version(windows_app: Path):
     data = (windows_app / "jp1notify.exe").read_bytes()
     assert "FileVersion".encode("utf-16-le") in data
     assert __version__.encode("utf-16-le") in data
+
+
+def test_real_windows_exe_takes_overrides_from_the_environment(
+    windows_app: Path, wine_with_bcryptprimitives, tmp_path: Path
+):
+    """Windows upper-cases variable names; pydantic-settings is bundled for the cache miss."""
+    (windows_app / "check.bat").write_bytes(
+        b'@echo off\r\ncd /d "%~dp0"\r\njp1notify.exe check-config\r\nexit /b %ERRORLEVEL%\r\n'
+    )
+    data = tmp_path / "shared" / "data"
+    env = {
+        "jp1notify_outbox__data_dir": windows_path(data),
+        "JP1NOTIFY_DESTINATIONS__ALERTS__WEBHOOK_URL_ENV": "HOOK",
+        "HOOK": "https://hooks.slack.com/services/T0/B0/windowsecret",
+    }
+    result = run_bat(windows_app / "check.bat", wine_with_bcryptprimitives, tmp_path, **env)
+    out = result.stdout.decode("utf-8", "replace")
+    assert result.returncode == 0, out + result.stderr.decode("utf-8", "replace")
+    assert f"JP1NOTIFY_OUTBOX__DATA_DIR sets outbox.data_dir = {windows_path(data)}" in out
+    assert "alerts: environment variable HOOK (readable)" in out
