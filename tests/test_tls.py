@@ -54,8 +54,8 @@ def make_ca(folder: Path, name: str) -> None:
 
 @pytest.fixture(scope="session")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """ca.pem, the server certificate it signed for localhost/127.0.0.1, and other-ca.pem, a
-    second CA that signed nothing."""
+    """ca.pem, the server certificate it signed for localhost/127.0.0.1 (server.pem; chain.pem
+    with the CA after it), and other-ca.pem, a second CA that signed nothing."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
     folder = tmp_path_factory.mktemp("tls")
@@ -72,7 +72,9 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         *("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key"),
         *("-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.pem"),
     )
-    names = ("ca.pem", "other-ca.pem", "server.pem", "server.key")
+    chain = (folder / "server.pem").read_text() + (folder / "ca.pem").read_text()
+    (folder / "chain.pem").write_text(chain)
+    names = ("ca.pem", "other-ca.pem", "server.pem", "chain.pem", "server.key")
     return {name: folder / name for name in names}
 
 
@@ -102,6 +104,16 @@ def hashed_folder(certificates, tmp_path_factory: pytest.TempPathFactory) -> Pat
 @pytest.fixture
 def https_slack(certificates) -> Iterator[FakeSlack]:
     fake = FakeSlack(tls=(str(certificates["server.pem"]), str(certificates["server.key"])))
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def https_slack_sending_its_ca(certificates) -> Iterator[FakeSlack]:
+    """The fake sending its CA after its certificate, as many servers and proxies do. Wine 8's
+    crypt32 accepts a chain that stops at an unknown issuer (observed; Windows answers
+    CERT_E_CHAINING), so the Windows-backend test needs the root in the chain to be refused."""
+    fake = FakeSlack(tls=(str(certificates["chain.pem"]), str(certificates["server.key"])))
     yield fake
     fake.close()
 
@@ -138,7 +150,7 @@ def send(tmp_path: Path, slack: FakeSlack, ca_line: str = "", **extra: str):
     return run([], site_env(tmp_path, slack, ca_line, **extra))
 
 
-def ca_file_line(ca: Path) -> str:
+def ca_file_line(ca: Path | str) -> str:
     return f"ca_file = '{ca}'"  # a TOML literal string: a Windows path's \\ stays as it is
 
 
