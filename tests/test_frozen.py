@@ -274,3 +274,13 @@ def test_the_frozen_app_verifies_tls_with_the_system_trust_store(
         f"TLS: certificates verified with the system trust store (OpenSSL: file {system_bundle}"
         in checked.stdout
     )
+    # The bundle docs/operators.md offers as ca_file where Windows lacks a root: it ships here.
+    config = app / "config" / "jp1notify.toml"
+    config.write_text(
+        "[http]\nca_file = '../_internal/certifi/cacert.pem'\n"
+        + config.read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    checked = run_app(app, ["check-config"], env, cwd)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "plus http.ca_file " in checked.stdout and "cacert.pem" in checked.stdout
