@@ -104,13 +104,16 @@ def judge_error(exc: BaseException) -> Verdict:
             Disposition.UNUSABLE,
             f"the webhook URL cannot be used ({type(exc).__name__}); copy it again from Slack",
         )
-    if "CERTIFICATE_VERIFY_FAILED" in detail:
-        # Retryable, not permanent: it is fixed on this side (http.ca_file, the proxy), and the
-        # queued messages must still go out once it is.
+    refused = _certificate_refusal(exc)
+    if refused is not None:
+        # Retryable, not permanent: it is fixed on this side (the trust store, http.ca_file, the
+        # proxy), and the queued messages must still go out once it is.
         return Verdict(
             RETRY,
-            "TLS certificate verification failed; if a proxy inspects TLS, set http.ca_file to "
-            "its CA certificate (PEM)",
+            f"TLS certificate verification failed ({cut_text(refused, 120)}); if a proxy "
+            "inspects TLS, import its CA certificate into this machine's trust store (on "
+            "Windows: Trusted Root Certification Authorities of the Local Computer, which the "
+            "JP1 service account sees) or set http.ca_file to it (PEM)",
         )
     if isinstance(exc, httpx.ProxyError):
         return Verdict(RETRY, f"proxy error: {cut_text(detail)}")
@@ -121,6 +124,28 @@ def judge_error(exc: BaseException) -> Verdict:
     )
 
 
+def _certificate_refusal(exc: BaseException) -> str | None:
+    """Why the server's certificate was not trusted, if that is what failed. OpenSSL says
+    CERTIFICATE_VERIFY_FAILED; truststore's Windows and macOS backends raise an
+    ssl.SSLCertVerificationError with the system's own words ("A certificate chain processed,
+    but terminated in a root certificate which is not trusted by the trust provider."), which
+    httpx wraps in a ConnectError: so the cause chain is searched, not the text alone."""
+    import ssl
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # httpx -> httpcore -> ssl; bounded against a cycle
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            # OpenSSL's and truststore's errors both carry verify_message; str() of an
+            # SSLError built in Python is its args tuple, so its last argument is the fallback.
+            said = getattr(seen, "verify_message", None) or (seen.args[-1] if seen.args else "")
+            return str(said) or "certificate verify failed"
+        seen = seen.__cause__ or seen.__context__
+    detail = str(exc)
+    return "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in detail else None
+
+
 def backoff(attempt: int, rand: Callable[[], float], cap: float = BACKOFF_CAP) -> float:
     """Exponential backoff with jitter: about 0.5, 1, 2, 4 ... seconds, capped."""
     return min(cap, BACKOFF_BASE * 2 ** (min(attempt, 60) - 1)) * (0.5 + rand() / 2)
@@ -129,19 +154,20 @@ def backoff(attempt: int, rand: Callable[[], float], cap: float = BACKOFF_CAP) -
 def make_client(
     settings: HttpSettings, tls: bool = True, transport: httpx.BaseTransport | None = None
 ) -> httpx.Client:
-    """An httpx client. TLS verification is always on; with `tls=False` (plain-http loopback
-    URLs of tests and benchmarks) the context verifies against no trust anchors at all, so the
-    CA bundle is not loaded (about 30 ms) and no TLS connection could succeed by accident."""
+    """An httpx client. TLS verification is always on, against the operating system's trust
+    store plus http.ca_file (jp1notify/trust.py); with `tls=False` (plain-http loopback URLs of
+    tests and benchmarks) the context verifies against no trust anchors at all, so no store is
+    read and truststore is not imported, and no TLS connection could succeed by accident."""
     import ssl
 
     import httpx
 
     if not tls:
         verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    elif settings.ca_file:
-        verify = ssl.create_default_context(cafile=settings.ca_file)
     else:
-        verify = httpx.create_ssl_context(trust_env=True)  # certifi, or SSL_CERT_FILE/_DIR
+        from jp1notify import trust
+
+        verify = trust.load(settings.ca_file).context
     return httpx.Client(
         timeout=settings.timeout,
         proxy=settings.proxy,  # None: HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment

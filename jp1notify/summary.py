@@ -43,13 +43,13 @@ class Summary(NamedTuple):
 def summarize(config: Config, environ: Mapping[str, str]) -> Summary:
     destinations, webhook_errors, webhook_warnings = _destinations(config, environ)
     queue, store_errors, store_warnings = _store(config)
-    http_errors, http_warnings = _https(config)
+    tls, http_errors, http_warnings = _https(config)
     beat, beat_errors, beat_warnings = _heartbeat(config, environ)
     errors = webhook_errors + _folder_errors(config, environ) + store_errors + http_errors
     errors += beat_errors
     state = "OK" if not errors else f"NOT usable here ({len(errors)} errors, listed below)"
     lines = [f"Config {config.path}: {state}", *_settings(config), *_overrides(config, environ)]
-    lines += [*queue, *beat, *_rules(config, destinations)]
+    lines += [*tls, *queue, *beat, *_rules(config, destinations)]
     warnings = [unknown_override(name) for name in scan_environment(environ)[1]]
     warnings += webhook_warnings + store_warnings + http_warnings + _route_warnings(config)
     warnings += beat_warnings
@@ -234,31 +234,44 @@ def _heartbeat(
     return [line], errors, warnings
 
 
-def _https(config: Config) -> tuple[list[str], list[str]]:
-    """Build the HTTPS client as a send would: a CA file that is not a PEM certificate is an
-    error; a trust store or proxy variable of this shell that cannot be used is a warning (the
-    JP1 job's environment may differ)."""
+def _https(config: Config) -> tuple[list[str], list[str], list[str]]:
+    """Which trust store verifies destinations (a line), and the problems of building the HTTPS
+    client as a send would: a CA file that is not a PEM certificate is an error; a trust store
+    or proxy variable of this shell that cannot be used is a warning (the JP1 job's environment
+    may differ), and so is an operating-system trust store that cannot be used here."""
     import ssl
 
-    if config.http.ca_file:
+    ca_file = config.http.ca_file
+    if ca_file:
         try:
-            ssl.create_default_context(cafile=config.http.ca_file)
+            ssl.create_default_context(cafile=ca_file)
         except (ssl.SSLError, OSError, ValueError) as exc:
-            return [
-                f"http.ca_file: {cut(config.http.ca_file, 200)} is not a usable PEM CA "
-                f"certificate ({cut(str(exc), 120)})"
-            ], []
+            error = (
+                f"http.ca_file: {cut(ca_file, 200)} is not a usable PEM CA certificate "
+                f"({cut(str(exc), 120)})"
+            )
+            return [], [error], []
+    from jp1notify import trust
     from jp1notify.delivery import make_client
 
     try:
+        anchors = trust.load(ca_file)
         make_client(config.http).close()
     except Exception as exc:  # noqa: BLE001 - whatever httpx or ssl refuse, say it
-        return [], [
+        warning = (
             f"HTTPS cannot be set up in this shell ({type(exc).__name__}: {cut(str(exc), 120)}): "
             "check SSL_CERT_FILE/SSL_CERT_DIR and HTTPS_PROXY/HTTP_PROXY; the JP1 job's "
             "environment must not have the same problem"
-        ]
-    return [], []
+        )
+        return [], [], [warning]
+    line = f"TLS: certificates verified with {cut(anchors.store, 300)}"
+    if anchors.problem is None:
+        return [line], [], []
+    warning = (
+        f"the operating system's trust store cannot be used here ({cut(anchors.problem, 120)}): "
+        "a TLS-inspecting proxy's CA is trusted only through http.ca_file"
+    )
+    return [line], [], [warning]
 
 
 def _store(config: Config) -> tuple[list[str], list[str], list[str]]:

@@ -62,7 +62,7 @@ x86_64-w64-mingw32-gcc -shared -O2 -o "$PY/bcryptprimitives.dll" \
 echo "== win_amd64 wheels"
 python3 -m pip wheel --quiet --no-deps --wheel-dir "$WORK/wheels" "$ROOT"
 python3 -m pip download --quiet --only-binary=:all: --platform win_amd64 --python-version 3.13 \
-    --implementation cp -d "$WORK/wheels" httpx pydantic pydantic-settings tzdata "pyinstaller>=6" \
+    --implementation cp -d "$WORK/wheels" httpx pydantic pydantic-settings tzdata "truststore>=0.10,<1" "pyinstaller>=6" \
     pefile pywin32-ctypes  # Windows-only dependencies of PyInstaller (markers are not evaluated)
 
 echo "== install under Wine"

@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 
 import fakeslack
+import test_tls
 from conftest import SAMPLES, event_env
 from fakeslack import FakeSlack
+
+# The throwaway CA, the bundle of the system's CAs plus it, and the HTTPS fake Slack it signed.
+certificates = test_tls.certificates
+system_bundle = test_tls.system_bundle
+https_slack = test_tls.https_slack
 
 
 @pytest.fixture
@@ -268,3 +274,35 @@ def test_the_frozen_app_takes_overrides_from_the_environment(app: Path, cwd: Pat
     for path in [*app.rglob("*.cache"), *app.rglob("*.log"), *shared.parent.rglob("*")]:
         if path.is_file():
             assert fakeslack.SECRET.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SSL_CERT_FILE is OpenSSL's; Windows has its store")
+def test_the_frozen_app_verifies_tls_with_the_system_trust_store(
+    app, cwd, https_slack, system_bundle
+):
+    """truststore is imported only on the TLS path: the frozen folder must carry it, and it
+    must read OpenSSL's standard variable there (a CA added to the system store, no ca_file)."""
+    (app / "config" / "jp1notify.toml").write_text(
+        '[destinations.alerts]\nwebhook_url_env = "HOOK"\n[[routes]]\ndestination = "alerts"\n',
+        encoding="utf-8",
+    )
+    env = bare_env(HOOK=https_slack.url("alerts"), SSL_CERT_FILE=str(system_bundle), **event_env())
+    result = run_app(app, [], env, cwd)
+    assert result.returncode == 0 and "delivered to alerts" in result.stderr, result.stderr
+    assert len(https_slack.payloads("alerts")) == 1
+    assert "trust store cannot be used" not in result.stderr
+    checked = run_app(app, ["check-config"], env, cwd)
+    assert (
+        f"TLS: certificates verified with the system trust store (OpenSSL: file {system_bundle}"
+        in checked.stdout
+    )
+    # The bundle docs/operators.md offers as ca_file where Windows lacks a root: it ships here.
+    config = app / "config" / "jp1notify.toml"
+    config.write_text(
+        "[http]\nca_file = '../_internal/certifi/cacert.pem'\n"
+        + config.read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    checked = run_app(app, ["check-config"], env, cwd)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "plus http.ca_file " in checked.stdout and "cacert.pem" in checked.stdout

@@ -18,7 +18,12 @@ from pathlib import Path
 import pytest
 
 import fakeslack
+import test_tls
 from conftest import ROOT, in_ci
+
+# The throwaway CA and the HTTPS fake Slack it signed (tests/test_tls.py).
+certificates = test_tls.certificates
+https_slack_sending_its_ca = test_tls.https_slack_sending_its_ca
 
 HOSTILE = (
     'x & echo INJECTED > "{canary}" | find "y" < nul > nul ^ %PATH% !PATH! "quoted" '
@@ -256,3 +261,69 @@ def test_real_windows_exe_takes_overrides_from_the_environment(
     assert result.returncode == 0, out + result.stderr.decode("utf-8", "replace")
     assert f"JP1NOTIFY_OUTBOX__DATA_DIR sets outbox.data_dir = {windows_path(data)}" in out
     assert "alerts: environment variable HOOK (readable)" in out
+
+
+def trust_in_wine(wine: dict[str, str], ca: Path, trusted: bool) -> None:
+    """Add `ca` to (or remove it from) the Local Computer's Trusted Root Certification
+    Authorities of the Wine prefix: the registry value `certutil -addstore Root` writes, a
+    serialized certificate (property CERT_CERT_PROP_ID 0x20, reserved 1, length, DER) under the
+    certificate's SHA-1 thumbprint."""
+    import hashlib
+    import ssl
+    import struct
+
+    der = ssl.PEM_cert_to_DER_cert(ca.read_text(encoding="ascii"))
+    thumbprint = hashlib.sha1(der).hexdigest().upper()
+    key = rf"HKLM\Software\Microsoft\SystemCertificates\Root\Certificates\{thumbprint}"
+    blob = (struct.pack("<III", 0x20, 1, len(der)) + der).hex()
+    args = (
+        ["add", key, "/v", "Blob", "/t", "REG_BINARY", "/d", blob] if trusted else ["delete", key]
+    )
+    subprocess.run(
+        ["wine", "reg", *args, "/f"],
+        env=wine,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+
+
+def test_real_windows_exe_verifies_tls_through_the_windows_certificate_store(
+    windows_app: Path,
+    wine_with_bcryptprimitives,
+    tmp_path: Path,
+    certificates,
+    https_slack_sending_its_ca,
+):
+    """truststore's Windows backend (ctypes and crypt32, Wine's here) in the real build: a CA
+    that is not in the certificate store is refused in Windows' terms (an error code, no
+    CERTIFICATE_VERIFY_FAILED), with the advice; once an administrator imported it into the
+    Local Computer's Trusted Root Certification Authorities, the kept message goes out with no
+    ca_file. (http.ca_file cannot be tried here: Wine 8's CertCreateCertificateChainEngine
+    refuses truststore's engine with an exclusive root store, E_INVALIDARG; Windows 7 and later
+    take it.)"""
+    wine, slack = wine_with_bcryptprimitives, https_slack_sending_its_ca
+    (windows_app / "config" / "jp1notify.toml").write_text(
+        '[outbox]\nmax_wait_seconds = 1\n[destinations.alerts]\nwebhook_url_env = "HOOK"\n'
+        '[[routes]]\ndestination = "alerts"\n',
+        encoding="utf-8",
+    )
+    event = {"EVID": "4104:0", "EVMSG": "KAVS0262-E jobnet (AJSROOT1:/PROD/NIGHT:@A1)"}
+    env = {"HOOK": slack.url("alerts"), **event}
+    refused = run_bat(windows_app / "notification.bat", wine, tmp_path, **env)
+    stderr = refused.stderr.decode("utf-8", "replace")
+    assert refused.returncode == 0, stderr
+    assert "TLS certificate verification failed (" in stderr, stderr
+    assert test_tls.WINDOWS_STORE in stderr and "http.ca_file" in stderr
+    assert slack.received == []
+    (windows_app / "flush.bat").write_bytes(
+        b'@echo off\r\ncd /d "%~dp0"\r\njp1notify.exe flush\r\nexit /b %ERRORLEVEL%\r\n'
+    )
+    trust_in_wine(wine, certificates["ca.pem"], trusted=True)
+    try:
+        flushed = run_bat(windows_app / "flush.bat", wine, tmp_path, **env)
+    finally:
+        trust_in_wine(wine, certificates["ca.pem"], trusted=False)
+    assert flushed.returncode == 0, flushed.stderr.decode("utf-8", "replace")
+    assert len(slack.payloads("alerts")) == 1, flushed.stderr.decode("utf-8", "replace")
