@@ -254,7 +254,7 @@ class Sender:
             return
         timeout = patient_timeout(self.config, state.patient)
         http = delivery.Http(clients, self.secrets, self._before_request)
-        made = self._deliver(channel, http, pending, timeout)
+        made = self._deliver(channel, http, pending, timeout, backlog=len(pending) >= limit)
         if made is None:
             return
         sent, ids, interval, incident = made
@@ -346,12 +346,22 @@ class Sender:
         self.retry_reasons.append(f"{name}: {reason} (message {message_id} waits on its own)")
 
     def _deliver(
-        self, channel: Channel, http: delivery.Http, pending: list[Pending], timeout: float
+        self,
+        channel: Channel,
+        http: delivery.Http,
+        pending: list[Pending],
+        timeout: float,
+        backlog: bool = False,
     ) -> tuple[Sent, list[int], float, int | None] | None:
         """Deliver the pending messages at hand: (what came of it, the message ids it carried,
         seconds to wait before the next post, the incident of a single message), or None if none
         could be rendered (each such one is dead, with the reason: one bad message never holds
-        the others)."""
+        the others). `backlog`: more messages wait than were read for this delivery.
+
+        After a digest the next post waits `digest_interval_seconds`, so that a storm still in
+        progress gathers into few digests; but when the digest could not carry every message
+        already waiting, the next one is full anyway and goes at the destination's own pace
+        (Slack: 1 s): 500 events in three digests 1 s apart instead of 5 s apart."""
         ready: list[Ready] = []
         for p in pending:
             try:
@@ -376,7 +386,9 @@ class Sender:
             else:
                 payload, ids = digest
                 sent = channel.deliver_digest(http, payload, timeout)
-                return sent, ids, self.config.outbox.digest_interval_seconds, None
+                full = backlog or len(ids) < len(digestible)
+                interval = MIN_INTERVAL if full else self.config.outbox.digest_interval_seconds
+                return sent, ids, interval, None
         return self._single(channel, http, ready, timeout)
 
     def _single(

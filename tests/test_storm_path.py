@@ -124,3 +124,62 @@ def test_event_time_is_read_as_strptime_reads_it(text):
         expected = None
     parsed = parse_event_time(date, clock, None)
     assert (parsed.replace(tzinfo=None) if parsed else None) == expected
+
+
+BACKLOG_CONFIG = """
+[message]
+language = "en"
+timezone = "Asia/Tokyo"
+[outbox]
+data_dir = "data"
+digest_interval_seconds = 60
+[destinations.alerts]
+webhook_url_env = "HOOK"
+[[routes]]
+destination = "alerts"
+"""
+
+
+def test_a_backlog_larger_than_one_digest_goes_out_at_slacks_pace(tmp_path, capsys):
+    """digest_interval_seconds gathers a storm in progress into few digests; a backlog that
+    one digest cannot carry is sent at Slack's pace, not an interval apart (here 60 s, longer
+    than a sender waits: the old pacing left the rest queued after the first digest)."""
+    import sqlite3
+
+    from jp1notify.cli import main
+
+    from fakeslack import FakeSlack
+
+    config = tmp_path / "jp1notify.toml"
+    config.write_text(BACKLOG_CONFIG, encoding="utf-8")
+    slack = FakeSlack(rate_interval=1.0)
+    try:
+        base = clean_env(JP1NOTIFY_CONFIG=str(config), HOOK=slack.url("alerts"))
+        db_path = tmp_path / "data" / "jp1notify.db"
+        for i in range(260):  # recorded while another process holds the lease: a storm's queue
+            message = (
+                f"KAVS0262-E ジョブネット(AJSROOT1:/BACKLOG/NET{i:03d}:@A{i})が異常終了しました"
+            )
+            assert main([], {**base, **event_env(EVMSG=message)}) == 0
+            if i == 0:
+                with sqlite3.connect(db_path) as db:
+                    db.execute(
+                        "UPDATE lease SET holder = 'other:1', expires_at = ?", (time.time() + 30,)
+                    )
+        capsys.readouterr()
+        with sqlite3.connect(db_path) as db:
+            assert (
+                db.execute("SELECT COUNT(*) FROM messages WHERE state = 'pending'").fetchone()[0]
+                == 259
+            )
+            db.execute("UPDATE lease SET holder = NULL, expires_at = 0")
+        flushed = subprocess.run(
+            [*jp1notify_command(), "flush"], env=base, capture_output=True, text=True, timeout=120
+        )
+        assert flushed.returncode == 0, flushed.stderr
+        posted = "".join(str(p) for p in slack.payloads("alerts"))
+        assert all(f"/BACKLOG/NET{i:03d}" in posted for i in range(260))
+        assert 2 < len(slack.received) <= 4  # the first event alone, then two or three digests
+        assert slack.rate_limited == 0
+    finally:
+        slack.close()
