@@ -3,7 +3,6 @@
     Jp1notifyError
     ├── ConfigError             the config cannot be used (`path`, `problems`)
     │   └── WebhookError        a destination's webhook URL cannot be used (`local`)
-    ├── OverrideRefused         a JP1NOTIFY_... variable cannot be read as an override (`line`)
     ├── EventError              the environment holds no usable JP1 event
     ├── EnvFileError            the --env-file cannot be read or parsed
     ├── PatternError            a unit pattern cannot be compiled (also a ValueError)
@@ -53,15 +52,6 @@ class WebhookError(ConfigError):
     def __init__(self, path: Path | str | None, problem: str, local: bool = False) -> None:
         super().__init__(path, [problem])
         self.local = local
-
-
-class OverrideRefused(Jp1notifyError):
-    """A JP1NOTIFY_... variable that cannot be read as an override (settings.py); `line` says
-    why, naming the variable, and becomes one of the ConfigError's problems."""
-
-    def __init__(self, line: str) -> None:
-        super().__init__(line)
-        self.line = line
 
 
 class EventError(Jp1notifyError):

@@ -42,7 +42,7 @@ from jp1notify.config import (
     Override,
     build_config,
 )
-from jp1notify.errors import ConfigError, OverrideRefused
+from jp1notify.errors import ConfigError
 from jp1notify.text import cut
 
 DELIMITER = "__"
@@ -101,6 +101,14 @@ class _OneVariable(EnvSettingsSource):
         return dict(self._variables)
 
 
+class _Refused(Exception):
+    """A variable that cannot be read as an override; `line` says why, naming it."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 class _Layer(NamedTuple):
     """One variable as pydantic-settings read it: the keys it names and the value it sets."""
 
@@ -131,7 +139,7 @@ def load(
     for name, value in variables:
         try:
             layers.append(_read(name, value))
-        except OverrideRefused as exc:
+        except _Refused as exc:
             problems.append(exc.line)
     layers.sort(key=lambda layer: (len(layer.path), layer.variable))  # the deepest wins
     _drop_replaced_sources(raw, layers)
@@ -149,11 +157,11 @@ def load(
 
 def _read(name: str, value: str) -> _Layer:
     """One variable as pydantic-settings decodes it, with text converted for a number or
-    true/false key. Raises OverrideRefused for a name that leads nowhere or JSON that is not."""
+    true/false key. Raises _Refused for a name that leads nowhere or JSON that is not."""
     path = tuple(name[len(OVERRIDE_PREFIX) :].lower().split(DELIMITER))
     label = ".".join(cut(k) for k in path)
     if "" in path:
-        raise OverrideRefused(
+        raise _Refused(
             f"{cut(name)}: a key between __ is empty; name one key after another, like "
             f"{OVERRIDE_PREFIX}OUTBOX__DATA_DIR"
         )
@@ -161,19 +169,13 @@ def _read(name: str, value: str) -> _Layer:
     try:
         decoded = _OneVariable(name, value)()
     except (SettingsError, ValueError) as exc:
-        raise OverrideRefused(
-            f"{cut(name)} (overrides {label}): {_not_json(exc, target)}"
-        ) from None
+        raise _Refused(f"{cut(name)} (overrides {label}): {_not_json(exc, target)}") from None
     except RecursionError:
-        raise OverrideRefused(
-            f"{cut(name)} (overrides {label}): the JSON is nested too deeply"
-        ) from None
+        raise _Refused(f"{cut(name)} (overrides {label}): the JSON is nested too deeply") from None
     try:
         keys, leaf = _descend(decoded, len(path))
     except (ValueError, AttributeError):  # pydantic-settings kept nothing of it
-        raise OverrideRefused(
-            f"{cut(name)} (overrides {label}): sets nothing jp1notify knows"
-        ) from None
+        raise _Refused(f"{cut(name)} (overrides {label}): sets nothing jp1notify knows") from None
     if not isinstance(leaf, str):
         return _Layer(name, keys, leaf, False)
     return _Layer(name, keys, _typed(leaf.strip(), target), True)
@@ -181,7 +183,7 @@ def _read(name: str, value: str) -> _Layer:
 
 def _target(name: str, path: tuple[str, ...]) -> Any:
     """The type the key at `path` takes (None for a key the schema does not know: it says so).
-    Raises OverrideRefused where a name goes into a list or a single value, which have no keys."""
+    Raises _Refused where a name goes into a list or a single value, which have no keys."""
     annotation: Any = schema.ConfigModel
     for i, key in enumerate(path):
         annotation = _bare(annotation)
@@ -195,7 +197,7 @@ def _target(name: str, path: tuple[str, ...]) -> Any:
         elif typing.get_origin(annotation) is dict:
             annotation = typing.get_args(annotation)[1]
         else:
-            raise OverrideRefused(_no_keys(name, path[:i], annotation))
+            raise _Refused(_no_keys(name, path[:i], annotation))
     return _bare(annotation)
 
 
