@@ -101,14 +101,6 @@ class _OneVariable(EnvSettingsSource):
         return dict(self._variables)
 
 
-class _Refused(Exception):
-    """A variable that cannot be read as an override; `line` says why, naming it."""
-
-    def __init__(self, line: str) -> None:
-        super().__init__(line)
-        self.line = line
-
-
 class _Layer(NamedTuple):
     """One variable as pydantic-settings read it: the keys it names and the value it sets."""
 
@@ -139,8 +131,8 @@ def load(
     for name, value in variables:
         try:
             layers.append(_read(name, value))
-        except _Refused as exc:
-            problems.append(exc.line)
+        except ConfigError as exc:  # a variable that cannot be read as an override
+            problems += exc.problems
     layers.sort(key=lambda layer: (len(layer.path), layer.variable))  # the deepest wins
     _drop_replaced_sources(raw, layers)
     applied = [_apply(raw, layer) for layer in layers]
@@ -157,11 +149,11 @@ def load(
 
 def _read(name: str, value: str) -> _Layer:
     """One variable as pydantic-settings decodes it, with text converted for a number or
-    true/false key. Raises _Refused for a name that leads nowhere or JSON that is not."""
+    true/false key. Raises ConfigError for a name that leads nowhere or JSON that is not."""
     path = tuple(name[len(OVERRIDE_PREFIX) :].lower().split(DELIMITER))
     label = ".".join(cut(k) for k in path)
     if "" in path:
-        raise _Refused(
+        raise _refused(
             f"{cut(name)}: a key between __ is empty; name one key after another, like "
             f"{OVERRIDE_PREFIX}OUTBOX__DATA_DIR"
         )
@@ -169,21 +161,26 @@ def _read(name: str, value: str) -> _Layer:
     try:
         decoded = _OneVariable(name, value)()
     except (SettingsError, ValueError) as exc:
-        raise _Refused(f"{cut(name)} (overrides {label}): {_not_json(exc, target)}") from None
+        raise _refused(f"{cut(name)} (overrides {label}): {_not_json(exc, target)}") from None
     except RecursionError:
-        raise _Refused(f"{cut(name)} (overrides {label}): the JSON is nested too deeply") from None
+        raise _refused(f"{cut(name)} (overrides {label}): the JSON is nested too deeply") from None
     try:
         keys, leaf = _descend(decoded, len(path))
     except (ValueError, AttributeError):  # pydantic-settings kept nothing of it
-        raise _Refused(f"{cut(name)} (overrides {label}): sets nothing jp1notify knows") from None
+        raise _refused(f"{cut(name)} (overrides {label}): sets nothing jp1notify knows") from None
     if not isinstance(leaf, str):
         return _Layer(name, keys, leaf, False)
     return _Layer(name, keys, _typed(leaf.strip(), target), True)
 
 
+def _refused(line: str) -> ConfigError:
+    """The error for a variable that cannot be read as an override; `line` names it."""
+    return ConfigError(None, [line])
+
+
 def _target(name: str, path: tuple[str, ...]) -> Any:
     """The type the key at `path` takes (None for a key the schema does not know: it says so).
-    Raises _Refused where a name goes into a list or a single value, which have no keys."""
+    Raises ConfigError where a name goes into a list or a single value, which have no keys."""
     annotation: Any = schema.ConfigModel
     for i, key in enumerate(path):
         annotation = _bare(annotation)
@@ -197,7 +194,7 @@ def _target(name: str, path: tuple[str, ...]) -> Any:
         elif typing.get_origin(annotation) is dict:
             annotation = typing.get_args(annotation)[1]
         else:
-            raise _Refused(_no_keys(name, path[:i], annotation))
+            raise _refused(_no_keys(name, path[:i], annotation))
     return _bare(annotation)
 
 
