@@ -128,8 +128,10 @@ def _certificate_refusal(exc: BaseException) -> str | None:
     """Why the server's certificate was not trusted, if that is what failed. OpenSSL says
     CERTIFICATE_VERIFY_FAILED; truststore's Windows and macOS backends raise an
     ssl.SSLCertVerificationError with the system's own words ("A certificate chain processed,
-    but terminated in a root certificate which is not trusted by the trust provider."), which
-    httpx wraps in a ConnectError: so the cause chain is searched, not the text alone."""
+    but terminated in a root certificate which is not trusted by the trust provider.", or
+    "Certificate chain policy error 0x800b0109 [1]" where the system has no text for the code,
+    as under Wine), which httpx wraps in a ConnectError: so the cause chain is searched, not
+    the text alone."""
     import ssl
 
     seen: BaseException | None = exc
