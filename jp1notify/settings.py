@@ -134,9 +134,12 @@ def load(
     config.scan_environment) merged over it, and the validated data to cache. Raises
     ConfigError with every problem, each one an override caused naming its variable."""
     raw = schema.parse_toml(path, data)
+    named = set(_env_names(raw))
     layers: list[_Layer] = []
     problems: list[str] = []
     for name, value in variables:
+        if name.upper() in named:  # a secret's variable (url_env = "JP1NOTIFY_HEARTBEAT")
+            continue
         try:
             layers.append(_read(name, value))
         except _Refused as exc:
@@ -153,6 +156,20 @@ def load(
     if problems:
         raise ConfigError(path, problems)
     return config, validated
+
+
+def _env_names(node: Any) -> Iterator[str]:
+    """The variables the file's `*_env` keys name, upper-cased (Windows names have no case).
+    Such a variable holds a secret, not an override, even when its name reads as one."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(key, str) and key.lower().endswith("_env") and isinstance(value, str):
+                yield value.upper()
+            else:
+                yield from _env_names(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _env_names(item)
 
 
 def _read(name: str, value: str) -> _Layer:
