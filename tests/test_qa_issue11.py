@@ -3,10 +3,14 @@ path, TLS), through the installed command and the fake Slack."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
+from test_config_herd import together
+
 import fakeslack
-from conftest import clean_env, event_env, run
+from conftest import MINIMAL, clean_env, event_env, run
 
 CONFIG = """
 [message]
@@ -48,3 +52,19 @@ def test_a_variable_a_url_env_key_names_is_a_secret_not_an_override(tmp_path, sl
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert len(slack.payloads("alerts")) == 1
     assert fakeslack.SECRET not in check.stdout + check.stderr + sent.stdout + sent.stderr
+
+
+def test_a_dead_validators_claim_is_taken_over_so_the_next_storm_has_one_validator(tmp_path):
+    """A validator killed mid-validation (JP1 ending a job) leaves `<config>.cache.lock`. Once
+    it is older than the wait, the next validator must take the claim over: if it merely ignored
+    it and left it there, every later storm after an edit would have each process validate."""
+    path = tmp_path / "jp1notify.toml"
+    path.write_text(MINIMAL, encoding="utf-8")
+    lock = path.with_name(path.name + ".cache.lock")
+    lock.write_text("")
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    outputs = together(path, 12, tmp_path)
+    assert all(line.startswith("ok ('alerts',)") for line in outputs), outputs
+    validated = [line for line in outputs if line.endswith("True")]
+    assert len(validated) == 1, outputs
