@@ -68,3 +68,19 @@ def test_a_dead_validators_claim_is_taken_over_so_the_next_storm_has_one_validat
     assert all(line.startswith("ok ('alerts',)") for line in outputs), outputs
     validated = [line for line in outputs if line.endswith("True")]
     assert len(validated) == 1, outputs
+
+
+def test_a_ca_file_from_a_variable_that_is_no_certificate_names_the_variable(tmp_path):
+    """check-config's problem with http.ca_file set by JP1NOTIFY_HTTP__CA_FILE names the
+    variable, as every other problem of an overridden key does: the file has no ca_file."""
+    config = write_config(tmp_path, MINIMAL)
+    not_pem = tmp_path / "not-a-ca.pem"
+    not_pem.write_text("not a certificate\n", encoding="utf-8")
+    env = clean_env(
+        JP1NOTIFY_CONFIG=str(config),
+        HOOK_ALERTS="https://hooks.slack.com/services/T0/B0/x",
+        JP1NOTIFY_HTTP__CA_FILE=str(not_pem),
+    )
+    check = run(["check-config"], env)
+    assert check.returncode != 0, check.stdout
+    assert "JP1NOTIFY_HTTP__CA_FILE (overrides http.ca_file): " in check.stdout, check.stdout
