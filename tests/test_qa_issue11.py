@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from test_config_herd import together
+
+from jp1notify.event import parse_event_time
 
 import fakeslack
 from conftest import MINIMAL, clean_env, event_env, run
@@ -84,3 +88,25 @@ def test_a_ca_file_from_a_variable_that_is_no_certificate_names_the_variable(tmp
     check = run(["check-config"], env)
     assert check.returncode != 0, check.stdout
     assert "JP1NOTIFY_HTTP__CA_FILE (overrides http.ca_file): " in check.stdout, check.stdout
+
+
+@pytest.mark.parametrize(
+    ("date", "time_"),
+    [
+        ("2026/11/ 5", "02:13:05"),  # strptime's %d takes a space-padded day
+        ("2026/ 1/05", "02:13:05"),
+        ("２０２６/１１/２２", "02:13:05"),  # full-width digits: strptime's %Y is ASCII only
+        ("2026/11/22", "１２:00:00"),
+        ("٢٠٢٦/11/22", "02:13:05"),
+        ("2026/11/22", "02:13:05"),
+    ],
+)
+def test_the_event_time_regex_accepts_what_strptime_accepts_and_nothing_else(date, time_):
+    """parse_event_time replaced strptime claiming the same accepted forms: an EVDATE that
+    strptime read must still be read, and one it refused must still be refused."""
+    try:
+        expected = datetime.strptime(f"{date} {time_}", "%Y/%m/%d %H:%M:%S")
+    except ValueError:
+        expected = None
+    found = parse_event_time(date, time_, UTC)
+    assert found == (expected.replace(tzinfo=UTC) if expected else None)
