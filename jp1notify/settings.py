@@ -389,9 +389,9 @@ def blame(problem: str, origins: Sequence[_Origin]) -> str:
             what = problem[len(origin.label) + 2 :]
             if origin.text:  # a variable's text has no quotes to take off
                 what = what.replace(" (without quotes)", "")
-            return f"{origin.variable} (overrides {origin.label}): {what}"
+            return f"{origin.variable} (overrides {origin.label}): {_as_json(what)}"
         if any(_within(problem, leaf) for leaf in origin.leaves):
-            return f"{origin.variable} (overrides {origin.label}): {problem}"
+            return f"{origin.variable} (overrides {origin.label}): {_as_json(problem)}"
     key = problem.partition(": ")[0]
     around = [
         o.variable
@@ -401,6 +401,20 @@ def blame(problem: str, origins: Sequence[_Origin]) -> str:
     if around:
         return f"{problem} (set with {', '.join(around)} from the environment)"
     return problem
+
+
+# schema._unknown_key's advice for a file, where a key below a [table] header belongs to it.
+_TOML_ADVICE = (
+    " is a top-level key; in TOML every key after a [table] header belongs to that table, so "
+    "move it above the first [table]"
+)
+
+
+def _as_json(what: str) -> str:
+    """A problem in a variable's JSON without advice about the file's TOML layout."""
+    return what.replace(
+        _TOML_ADVICE, " is a top-level key, not a key of this table: take it out of the JSON"
+    )
 
 
 def _within(problem: str, label: str) -> bool:

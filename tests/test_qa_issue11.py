@@ -110,3 +110,18 @@ def test_the_event_time_regex_accepts_what_strptime_accepts_and_nothing_else(dat
         expected = None
     found = parse_event_time(date, time_, UTC)
     assert found == (expected.replace(tzinfo=UTC) if expected else None)
+
+
+def test_a_top_level_key_inside_an_overrides_json_gets_no_toml_advice(tmp_path):
+    """A variable's JSON has no [table] headers to move a key above: the problem of a rule key
+    that happens to be a top-level key's name must not tell the operator to edit TOML."""
+    config = write_config(tmp_path, MINIMAL)
+    env = clean_env(
+        JP1NOTIFY_CONFIG=str(config),
+        HOOK_ALERTS="https://hooks.slack.com/services/T0/B0/x",
+        JP1NOTIFY_IGNORE='[{"message": "x"}]',
+    )
+    check = run(["check-config"], env)
+    assert check.returncode == 78, check.stdout + check.stderr
+    assert "JP1NOTIFY_IGNORE (overrides ignore): ignore #1 message: " in check.stderr
+    assert "[table]" not in check.stderr, check.stderr
