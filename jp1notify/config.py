@@ -437,11 +437,25 @@ def _validating(path: Path) -> Iterator[bool]:
     """Claim the validation of `path` for this process: True if claimed (or no claim can be
     made: a read-only folder), False if a live claim of another process stands."""
     lock = path.with_name(path.name + ".cache.lock")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0))
+        fd = os.open(lock, flags)
     except FileExistsError:
-        yield not _claim_is_live(lock)
-        return
+        if _claim_is_live(lock):
+            yield False
+            return
+        # A dead validator's claim: taken over (left there, it would make every later storm
+        # after an edit validate in each process). Another process taking it over too only
+        # costs a second validation.
+        try:
+            os.remove(lock)
+            fd = os.open(lock, flags)
+        except FileExistsError:
+            yield not _claim_is_live(lock)
+            return
+        except OSError:  # a folder in its place, or no write access
+            yield True
+            return
     except OSError:
         yield True
         return

@@ -577,9 +577,14 @@ def event_datetime(event: Event, zone: tzinfo | None) -> datetime | None:
     return parse_event_time(event.date, event.time, zone)
 
 
-# What datetime.strptime(..., "%Y/%m/%d %H:%M:%S") accepts (one or two digits but the year's four,
-# any whitespace between date and time), without importing _strptime and locale (~4 ms a start).
-_EVENT_TIME = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})\s+(\d{1,2}):(\d{1,2}):(\d{1,2})")
+# What datetime.strptime(..., "%Y/%m/%d %H:%M:%S") accepts, without importing _strptime and
+# locale (~4 ms a start): its own patterns (CPython Lib/_strptime.py, TimeRE), so a day may be
+# space-padded ("2026/11/ 5") and only the year takes any Unicode digit; any whitespace between
+# date and time.
+_EVENT_TIME = re.compile(
+    r"(\d\d\d\d)/(1[0-2]|0[1-9]|[1-9])/(3[0-1]|[1-2]\d|0[1-9]|[1-9]| [1-9])"
+    r"\s+(2[0-3]|[0-1]\d|\d):([0-5]\d|\d):(6[0-1]|[0-5]\d|\d)"
+)
 
 
 def parse_event_time(date: str | None, time: str | None, zone: tzinfo | None) -> datetime | None:

@@ -126,9 +126,12 @@ def load(
     config.scan_environment) merged over it, and the validated data to cache. Raises
     ConfigError with every problem, each one an override caused naming its variable."""
     raw = schema.parse_toml(path, data)
+    named = set(_env_names(raw))
     layers: list[_Layer] = []
     problems: list[str] = []
     for name, value in variables:
+        if name.upper() in named:  # a secret's variable (url_env = "JP1NOTIFY_HEARTBEAT")
+            continue
         try:
             layers.append(_read(name, value))
         except ConfigError as exc:  # a variable that cannot be read as an override
@@ -145,6 +148,20 @@ def load(
     if problems:
         raise ConfigError(path, problems)
     return config, validated
+
+
+def _env_names(node: Any) -> Iterator[str]:
+    """The variables the file's `*_env` keys name, upper-cased (Windows names have no case).
+    Such a variable holds a secret, not an override, even when its name reads as one."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(key, str) and key.lower().endswith("_env") and isinstance(value, str):
+                yield value.upper()
+            else:
+                yield from _env_names(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _env_names(item)
 
 
 def _read(name: str, value: str) -> _Layer:
@@ -369,9 +386,9 @@ def blame(problem: str, origins: Sequence[_Origin]) -> str:
             what = problem[len(origin.label) + 2 :]
             if origin.text:  # a variable's text has no quotes to take off
                 what = what.replace(" (without quotes)", "")
-            return f"{origin.variable} (overrides {origin.label}): {what}"
+            return f"{origin.variable} (overrides {origin.label}): {_as_json(what)}"
         if any(_within(problem, leaf) for leaf in origin.leaves):
-            return f"{origin.variable} (overrides {origin.label}): {problem}"
+            return f"{origin.variable} (overrides {origin.label}): {_as_json(problem)}"
     key = problem.partition(": ")[0]
     around = [
         o.variable
@@ -381,6 +398,20 @@ def blame(problem: str, origins: Sequence[_Origin]) -> str:
     if around:
         return f"{problem} (set with {', '.join(around)} from the environment)"
     return problem
+
+
+# schema._unknown_key's advice for a file, where a key below a [table] header belongs to it.
+_TOML_ADVICE = (
+    " is a top-level key; in TOML every key after a [table] header belongs to that table, so "
+    "move it above the first [table]"
+)
+
+
+def _as_json(what: str) -> str:
+    """A problem in a variable's JSON without advice about the file's TOML layout."""
+    return what.replace(
+        _TOML_ADVICE, " is a top-level key, not a key of this table: take it out of the JSON"
+    )
 
 
 def _within(problem: str, label: str) -> bool:

@@ -43,7 +43,7 @@ class Summary(NamedTuple):
 def summarize(config: Config, environ: Mapping[str, str]) -> Summary:
     destinations, webhook_errors, webhook_warnings = _destinations(config, environ)
     queue, store_errors, store_warnings = _store(config)
-    tls, http_errors, http_warnings = _https(config)
+    tls, http_errors, http_warnings = _https(config, environ)
     beat, beat_errors, beat_warnings = _heartbeat(config, environ)
     errors = webhook_errors + _folder_errors(config, environ) + store_errors + http_errors
     errors += beat_errors
@@ -234,7 +234,7 @@ def _heartbeat(
     return [line], errors, warnings
 
 
-def _https(config: Config) -> tuple[list[str], list[str], list[str]]:
+def _https(config: Config, environ: Mapping[str, str]) -> tuple[list[str], list[str], list[str]]:
     """Which trust store verifies destinations (a line), and the problems of building the HTTPS
     client as a send would: a CA file that is not a PEM certificate is an error; a trust store
     or proxy variable of this shell that cannot be used is a warning (the JP1 job's environment
@@ -250,7 +250,8 @@ def _https(config: Config) -> tuple[list[str], list[str], list[str]]:
                 f"http.ca_file: {cut(ca_file, 200)} is not a usable PEM CA certificate "
                 f"({cut(str(exc), 120)})"
             )
-            return [], [error], []
+            override = override_for(config.overrides, environ, ("http", "ca_file"))
+            return [], [named(error, override)], []
     from jp1notify import trust
     from jp1notify.delivery import make_client
 
