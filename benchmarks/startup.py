@@ -109,7 +109,9 @@ def main() -> int:
     slack.close()
     expected = (args.runs + 1) * 3 + 2  # the senders, and the first run of each leaving variant
     if len(slack.received) != expected:
-        raise SystemExit(f"the fake Slack received {len(slack.received)} posts, expected {expected}")
+        raise SystemExit(
+            f"the fake Slack received {len(slack.received)} posts, expected {expected}"
+        )
     floor = results[FLOOR_NAME][1:]
     floor_wall = statistics.median(s.wall for s in floor)
     floor_cpu = statistics.median(s.cpu for s in floor)
