@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from jp1notify import __version__
@@ -45,6 +45,9 @@ from jp1notify.rules import _SAMPLE_PATHS as _SAMPLE_PATHS  # re-exported: rules
 from jp1notify.rules import Matcher, matches_every_event
 from jp1notify.rules import matches_every_unit as matches_every_unit
 from jp1notify.text import cut, default_name, entry_label, shown
+
+if TYPE_CHECKING:
+    import threading
 
 try:  # CPython's own SHA-256: hashlib loads OpenSSL's libcrypto first (~3 ms of every start)
     from _sha2 import sha256  # Python 3.12 and later (the Windows build)
@@ -426,10 +429,14 @@ def _digest(data: bytes, variables: list[tuple[str, str]]) -> str:
 # A storm that starts right after the config was edited (and check-config not run) would have
 # every one of its processes validate the file (pydantic: ~0.25 CPU s each, 60 s of CPU for 500
 # events). One process validates, holding `<config>.cache.lock`; the others wait for its cache,
-# which costs them a stat and a read every 50 ms. A lock older than VALIDATION_WAIT is a dead
-# validator's: ignored. A validator that finds the file invalid writes no cache: the waiters
-# then validate it themselves, and each reports the problems.
+# which costs them a stat and a read every 50 ms. The validator touches its claim every second
+# (a thread): in a storm on 2 cores it gets a 500th of the CPU and validating takes far longer
+# than when alone, which must not look like death. A claim untouched for VALIDATION_WAIT is a
+# dead validator's: taken over. The others wait at most CLAIM_WAIT in all. A validator that
+# finds the file invalid writes no cache: the waiters then validate it themselves, and each
+# reports the problems.
 VALIDATION_WAIT = 10.0
+CLAIM_WAIT = 120.0
 
 
 @contextlib.contextmanager
@@ -460,11 +467,28 @@ def _validating(path: Path) -> Iterator[bool]:
         yield True
         return
     os.close(fd)
+    done = _keep_alive(lock)
     try:
         yield True
     finally:
+        done.set()
         with contextlib.suppress(OSError):
             os.remove(lock)
+
+
+def _keep_alive(lock: Path) -> threading.Event:
+    """Touch `lock` every second until the returned event is set."""
+    import threading  # only on a cache miss: ~1 ms that a cache hit does not pay
+
+    done = threading.Event()
+
+    def touch() -> None:
+        while not done.wait(1.0):
+            with contextlib.suppress(OSError):
+                os.utime(lock)
+
+    threading.Thread(target=touch, daemon=True).start()
+    return done
 
 
 def _claim_is_live(lock: Path) -> bool:
@@ -479,9 +503,9 @@ def _wait_for_cache(
     path: Path, digest: str, data: bytes, environ: Mapping[str, str]
 ) -> Config | None:
     """The config from the cache the validating process writes, or None once its claim ends
-    without one (or outlives VALIDATION_WAIT)."""
+    without one, goes stale, or CLAIM_WAIT has passed."""
     lock = path.with_name(path.name + ".cache.lock")
-    deadline = time.monotonic() + VALIDATION_WAIT
+    deadline = time.monotonic() + CLAIM_WAIT
     while time.monotonic() < deadline:
         time.sleep(0.05)
         config = _from_cache(path, digest, data, environ)
