@@ -387,8 +387,31 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     that look like overrides of no key (a typo would otherwise go unnoticed)."""
     environ = os.environ if environ is None else environ
     variables, unknown = scan_environment(environ)
-    for name in unknown:
-        print(f"jp1notify: warning: {unknown_override(name)}", file=sys.stderr)
+    config: Config | None = None
+    try:
+        config = _load(path, environ, variables)
+        return config
+    finally:
+        for name in typos(unknown, config):
+            print(f"jp1notify: warning: {unknown_override(name)}", file=sys.stderr)
+
+
+def typos(unknown: Sequence[str], config: Config | None) -> list[str]:
+    """The look-alike override names to warn about: not those that a `*_env` key of the config
+    names (webhook_url_env = "JP1NOTIFY_OPS__HOOK" holds a secret, it overrides nothing)."""
+    named = secret_variables(config) if config is not None else frozenset()
+    return [name for name in unknown if name.upper() not in named]
+
+
+def secret_variables(config: Config) -> frozenset[str]:
+    """The variables the config's `*_env` keys name, upper-cased (Windows names have no case)."""
+    sources = [d.source for d in config.destinations.values()]
+    if config.heartbeat is not None:
+        sources.append(config.heartbeat.source)
+    return frozenset(s.ref.upper() for s in sources if s.kind == "env")
+
+
+def _load(path: Path, environ: Mapping[str, str], variables: list[tuple[str, str]]) -> Config:
     data = _read_config_file(path)
     digest = _digest(data, variables)
     config = _from_cache(path, digest, data, environ)

@@ -27,6 +27,7 @@ from jp1notify.config import (
     override_for,
     resolve_webhook,
     scan_environment,
+    typos,
     unknown_override,
 )
 from jp1notify.errors import StoreError, WebhookError
@@ -50,7 +51,7 @@ def summarize(config: Config, environ: Mapping[str, str]) -> Summary:
     state = "OK" if not errors else f"NOT usable here ({len(errors)} errors, listed below)"
     lines = [f"Config {config.path}: {state}", *_settings(config), *_overrides(config, environ)]
     lines += [*tls, *queue, *beat, *_rules(config, destinations)]
-    warnings = [unknown_override(name) for name in scan_environment(environ)[1]]
+    warnings = [unknown_override(name) for name in typos(scan_environment(environ)[1], config)]
     warnings += webhook_warnings + store_warnings + http_warnings + _route_warnings(config)
     warnings += beat_warnings
     warnings += list(_pattern_hints(config)) + _context_warnings(config)

@@ -273,6 +273,24 @@ def test_a_typo_in_a_variable_is_warned_about_by_every_command(tmp_path, slack):
     assert "/secret/value" not in sent.stderr + check.stdout + check.stderr
 
 
+def test_a_secrets_variable_shaped_like_an_override_is_no_typo(tmp_path, slack):
+    """webhook_url_env = "JP1NOTIFY_OPS__HOOK" names a secret's variable: used, never warned
+    about as an override of nothing (a real typo beside it still is)."""
+    config = write_config(tmp_path, CONFIG.replace('"HOOK_ALERTS"', '"JP1NOTIFY_OPS__HOOK"'))
+    env = env_for(
+        config,
+        JP1NOTIFY_OPS__HOOK=slack.url("alerts"),
+        HOOK_OPS=slack.url("ops"),
+        JP1NOTIFY_OUTBX__DATA_DIR="x",
+    )
+    for args in ([], ["check-config"], []):  # validated, then from the cache
+        result = run(args, {**env, **event_env(EVTIME=f"02:13:0{len(args)}")} if not args else env)
+        assert result.returncode == 0, result.stderr
+        assert "JP1NOTIFY_OPS__HOOK overrides nothing" not in result.stderr + result.stdout
+        assert "JP1NOTIFY_OUTBX__DATA_DIR overrides nothing" in result.stderr
+    assert len(slack.payloads("alerts")) == 1
+
+
 def importtime(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess[str], set]:
     """Run jp1notify under `python -X importtime`: its result, and the modules it imported."""
     result = subprocess.run(
