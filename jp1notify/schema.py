@@ -356,7 +356,7 @@ class DestinationModel(_Model):
         # another kind's keys first: a forgotten `kind` is the likely mistake, not a missing key
         foreign = [
             k
-            for other in SECRET_KEYS.values()
+            for other in dict.fromkeys(SECRET_KEYS.values())  # several kinds share webhook_url
             if other != key
             for k in (other, f"{other}_env", f"{other}_file")
             if getattr(self, k)

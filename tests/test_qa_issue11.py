@@ -127,3 +127,20 @@ def test_a_top_level_key_inside_an_overrides_json_gets_no_toml_advice(tmp_path):
     assert check.returncode == 78, check.stdout + check.stderr
     assert "JP1NOTIFY_IGNORE (overrides ignore): ignore #1 message: " in check.stderr
     assert "[table]" not in check.stderr, check.stderr
+
+
+def test_a_foreign_secret_key_is_named_once(tmp_path):
+    """Slack and Teams webhooks both use webhook_url: a pagerduty destination given
+    webhook_url_env names it once, not once per kind that has it."""
+    from jp1notify.errors import ConfigError
+    from jp1notify.schema import validate
+
+    text = (
+        '[destinations.pd]\nkind = "pagerduty"\nwebhook_url_env = "X"\n'
+        '[[routes]]\ndestination = "pd"\n'
+    )
+    with pytest.raises(ConfigError) as raised:
+        validate(tmp_path / "c.toml", text.encode())
+    message = str(raised.value)
+    assert "webhook_url_env cannot be used with kind 'pagerduty'" in message, message
+    assert "webhook_url_env, webhook_url_env" not in message
